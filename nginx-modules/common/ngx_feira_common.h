@@ -1,0 +1,127 @@
+/*
+ * Feira shared library: what every Feira nginx module needs.
+ */
+
+#ifndef _NGX_FEIRA_COMMON_H_INCLUDED_
+#define _NGX_FEIRA_COMMON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+#include <mongoc/mongoc.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <librdkafka/rdkafka.h>
+
+#include "ngx_feira_validate.h"
+
+
+#define NGX_FEIRA_DEFAULT_BODY_LIMIT  (64 * 1024)
+
+
+typedef struct {
+    ngx_str_t                  mongo_uri;
+    ngx_str_t                  mongo_db;
+    ngx_str_t                  redis_host;    /* numeric address or path */
+    ngx_int_t                  redis_port;    /* 0 for a unix socket */
+    ngx_str_t                  kafka_brokers;
+    ngx_str_t                  thread_pool_name;
+    ngx_thread_pool_t         *thread_pool;
+    ngx_msec_t                 redis_timeout;
+    ngx_msec_t                 kafka_timeout;
+    ngx_msec_t                 mongo_timeout;
+} ngx_http_feira_main_conf_t;
+
+
+typedef struct {
+    size_t                     body_limit;
+} ngx_http_feira_loc_conf_t;
+
+
+extern ngx_module_t  ngx_http_feira_common_module;
+
+
+/* replies: ngx_feira_json.c */
+
+ngx_int_t ngx_feira_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body);
+ngx_int_t ngx_feira_send_problem(ngx_http_request_t *r, ngx_uint_t status,
+    const char *detail, ngx_feira_errors_t *errors);
+ngx_int_t ngx_feira_json_cleanup_add(ngx_pool_t *pool, json_t *json);
+const char *ngx_feira_status_title(ngx_uint_t status);
+
+
+/* request bodies: ngx_feira_body.c */
+
+typedef void (*ngx_feira_body_pt)(ngx_http_request_t *r, json_t *body);
+
+ngx_int_t ngx_feira_read_json_body(ngx_http_request_t *r,
+    ngx_feira_body_pt handler);
+
+
+/* blocking work in the thread pool: ngx_feira_thread.c */
+
+/* runs in a pool thread: no nginx pools, no event loop */
+typedef void (*ngx_feira_job_pt)(void *data);
+/* runs on the event loop once the job has finished */
+typedef void (*ngx_feira_done_pt)(ngx_http_request_t *r, void *data);
+
+ngx_int_t ngx_feira_thread_post(ngx_http_request_t *r, ngx_feira_job_pt job,
+    ngx_feira_done_pt done, void *data);
+
+
+/* MongoDB: ngx_feira_mongo.c; only from a job in a pool thread */
+
+ngx_int_t ngx_feira_mongo_init_process(ngx_cycle_t *cycle,
+    ngx_http_feira_main_conf_t *fmcf);
+void ngx_feira_mongo_exit_process(void);
+mongoc_client_t *ngx_feira_mongo_pop(void);
+void ngx_feira_mongo_push(mongoc_client_t *client);
+const char *ngx_feira_mongo_db(void);
+ngx_int_t ngx_feira_mongo_configured(void);
+ngx_int_t ngx_feira_mongo_ping(char *err, size_t len);
+
+
+/* Redis: ngx_feira_redis.c; hiredis async on the nginx event loop */
+
+typedef struct ngx_feira_redis_s  ngx_feira_redis_t;
+
+/* called on the event loop after each (re)connection */
+typedef void (*ngx_feira_redis_connect_pt)(ngx_feira_redis_t *rc, void *data);
+
+ngx_feira_redis_t *ngx_feira_redis_create(ngx_cycle_t *cycle,
+    ngx_http_feira_main_conf_t *fmcf, ngx_feira_redis_connect_pt on_connect,
+    void *data);
+void ngx_feira_redis_destroy(ngx_feira_redis_t *rc);
+ngx_int_t ngx_feira_redis_command(ngx_feira_redis_t *rc, redisCallbackFn *fn,
+    void *privdata, const char *format, ...);
+ngx_int_t ngx_feira_redis_commandargv(ngx_feira_redis_t *rc,
+    redisCallbackFn *fn, void *privdata, int argc, const char **argv,
+    const size_t *argvlen);
+ngx_int_t ngx_feira_redis_is_up(ngx_feira_redis_t *rc);
+ngx_feira_redis_t *ngx_feira_redis_main(void);
+
+ngx_int_t ngx_feira_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_feira_main_conf_t *fmcf);
+void ngx_feira_redis_exit_process(void);
+
+
+/* Kafka: ngx_feira_kafka.c; one idempotent producer per worker */
+
+/* delivery report, on the event loop; err is RD_KAFKA_RESP_ERR_NO_ERROR */
+typedef void (*ngx_feira_kafka_dr_pt)(void *data, rd_kafka_resp_err_t err);
+
+ngx_int_t ngx_feira_kafka_init_process(ngx_cycle_t *cycle,
+    ngx_http_feira_main_conf_t *fmcf);
+void ngx_feira_kafka_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_feira_kafka_produce(const char *topic, const char *key,
+    size_t key_len, const void *payload, size_t len,
+    ngx_feira_kafka_dr_pt handler, void *data);
+ngx_int_t ngx_feira_kafka_configured(void);
+ngx_int_t ngx_feira_kafka_ping(char *err, size_t len, int timeout_ms);
+
+
+#endif /* _NGX_FEIRA_COMMON_H_INCLUDED_ */

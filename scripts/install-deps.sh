@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs what Feira needs and the machine lacks, idempotently:
+# Debian packages, the Kafka broker jars (Maven), FerretDB (Go) and the
+# Python test tools.  Each step says what it does; a second run is quick.
+#
+# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|python]
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+APT_PACKAGES=(
+    nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev
+    libjansson-dev libjwt-dev libhiredis-dev libmongoc-dev libbson-dev
+    librdkafka-dev libcurl4-openssl-dev libargon2-dev
+    redis-server libcmocka-dev pkg-config gettext-base curl wrk
+)
+
+install_packages() {
+    local missing=() p
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
+            || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        say "Debian packages: all present"
+        return
+    fi
+    say "Debian packages: installing ${missing[*]}"
+    local sudo=
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    # no service is started by the packages: the stacks run their own
+    DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+        $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_kafka() {
+    if [ -f "$KAFKA_LIBS/.complete" ]; then
+        say "Kafka broker jars: present"
+        return
+    fi
+    command -v mvn >/dev/null || die "Maven (mvn) is needed for the Kafka broker jars"
+    command -v java >/dev/null || die "Java 17 is needed to run Kafka"
+    say "Kafka broker jars: resolving with Maven (kafka/pom.xml)"
+    rm -rf "$KAFKA_LIBS"
+    mkdir -p "$KAFKA_LIBS"
+    mvn -q -B -f "$FEIRA_ROOT/kafka/pom.xml" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS"
+    touch "$KAFKA_LIBS/.complete"
+}
+
+install_ferretdb() {
+    if [ -x "$FEIRA_BIN/ferretdb" ] \
+       && [ "$FEIRA_BIN/ferretdb" -nt "$FEIRA_ROOT/scripts/ferretdb/go.sum" ] \
+       && [ "$FEIRA_BIN/ferretdb" -nt "$FEIRA_ROOT/scripts/ferretdb/main.go" ]; then
+        say "FerretDB: present"
+        return
+    fi
+    command -v go >/dev/null || die "Go is needed to build FerretDB"
+    say "FerretDB: building v1 from the Go module proxy (scripts/ferretdb)"
+    mkdir -p "$FEIRA_BIN"
+    (cd "$FEIRA_ROOT/scripts/ferretdb" && go build -o "$FEIRA_BIN/ferretdb" .)
+}
+
+install_python() {
+    local req=$FEIRA_ROOT/tests/requirements.txt
+    if [ -x "$FEIRA_VENV/bin/python" ] && [ "$FEIRA_VENV/.stamp" -nt "$req" ]; then
+        say "Python test tools: present"
+        return
+    fi
+    say "Python test tools: installing into build/venv (tests/requirements.txt)"
+    python3 -m venv "$FEIRA_VENV"
+    "$FEIRA_VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
+    touch "$FEIRA_VENV/.stamp"
+}
+
+what=${1:-all}
+case $what in
+    packages) install_packages ;;
+    kafka)    install_kafka ;;
+    ferretdb) install_ferretdb ;;
+    python)   install_python ;;
+    all)      install_packages; install_kafka; install_ferretdb; install_python ;;
+    *)        die "usage: $0 [all|packages|kafka|ferretdb|python]" ;;
+esac

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Starts and stops one stack of Feira's local services, each with its state
+# and logs under var/<stack>/<service>, tracked by pid files.
+#
+# usage: scripts/stack.sh start|stop|status run|test [service...]
+# services, in start order: redis mongo kafka nginx
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+ALL=(redis mongo kafka nginx)
+
+start_redis() {
+    [ -z "$EXTERNAL_REDIS" ] || { say "redis: using $EXTERNAL_REDIS"; return; }
+    local d=$STACK_DIR/redis
+    mkdir -p "$d"
+    if pid_alive "$d/redis.pid"; then say "redis: already running"; return; fi
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$d" \
+        --appendonly yes --save '' --daemonize yes \
+        --pidfile "$d/redis.pid" --logfile "$d/redis.log"
+    wait_port 127.0.0.1 "$REDIS_PORT" 20 || die "redis did not start, see $d/redis.log"
+    say "redis: 127.0.0.1:$REDIS_PORT"
+}
+
+start_mongo() {
+    [ -z "$EXTERNAL_MONGO" ] || { say "mongo: using $EXTERNAL_MONGO"; return; }
+    local d=$STACK_DIR/mongo
+    mkdir -p "$d/data"
+    if pid_alive "$d/ferretdb.pid"; then say "mongo: already running"; return; fi
+    setsid "$FEIRA_BIN/ferretdb" -listen "127.0.0.1:$MONGO_PORT" -dir "$d/data" \
+        >>"$d/ferretdb.log" 2>&1 < /dev/null &
+    echo $! > "$d/ferretdb.pid"
+    wait_port 127.0.0.1 "$MONGO_PORT" 30 || die "FerretDB did not start, see $d/ferretdb.log"
+    say "mongo (FerretDB): 127.0.0.1:$MONGO_PORT"
+}
+
+start_kafka() {
+    [ -z "$EXTERNAL_KAFKA" ] || { say "kafka: using $EXTERNAL_KAFKA"; return; }
+    local d=$STACK_DIR/kafka
+    mkdir -p "$d"
+    if pid_alive "$d/kafka.pid"; then say "kafka: already running"; return; fi
+    cat > "$d/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$d/data
+num.partitions=3
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+PROPS
+    cat > "$d/log4j.properties" <<PROPS
+log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=$d/kafka.log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka=INFO
+log4j.logger.org.apache.kafka=WARN
+PROPS
+    local java=(java -Xms256m -Xmx512m -XX:+UseSerialGC
+                -Dlog4j.configuration="file:$d/log4j.properties"
+                -cp "$KAFKA_LIBS/*")
+    if [ ! -f "$d/data/meta.properties" ]; then
+        local id
+        id=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22])')
+        "${java[@]}" kafka.tools.StorageTool format -t "$id" \
+            -c "$d/server.properties" >>"$d/kafka.log" 2>&1 \
+            || die "kafka storage format failed, see $d/kafka.log"
+    fi
+    setsid "${java[@]}" kafka.Kafka "$d/server.properties" \
+        >>"$d/kafka.out" 2>&1 < /dev/null &
+    echo $! > "$d/kafka.pid"
+    wait_port 127.0.0.1 "$KAFKA_PORT" 60 || die "Kafka did not start, see $d/kafka.log"
+    say "kafka: 127.0.0.1:$KAFKA_PORT (KRaft, controller $KAFKA_CONTROLLER_PORT)"
+}
+
+start_nginx() {
+    local d=$STACK_DIR/nginx
+    if pid_alive "$d/nginx.pid"; then say "nginx: already running"; return; fi
+    "$FEIRA_ROOT/scripts/render-conf.sh" "$FEIRA_ROOT/conf/nginx.conf" "$d" "$HTTP_PORT"
+    nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log" \
+        || die "nginx did not start, see $d/logs/error.log"
+    wait_port 127.0.0.1 "$HTTP_PORT" 10 || die "nginx does not listen, see $d/logs/error.log"
+    say "nginx: http://127.0.0.1:$HTTP_PORT"
+}
+
+stop_one() {
+    case $1 in
+        redis) stop_pid redis "$STACK_DIR/redis/redis.pid" ;;
+        mongo) stop_pid ferretdb "$STACK_DIR/mongo/ferretdb.pid" ;;
+        kafka) stop_pid kafka "$STACK_DIR/kafka/kafka.pid" ;;
+        nginx) stop_pid nginx "$STACK_DIR/nginx/nginx.pid" ;;
+        *)     die "unknown service '$1'" ;;
+    esac
+}
+
+pidfile_of() {
+    case $1 in
+        redis) echo "$STACK_DIR/redis/redis.pid" ;;
+        mongo) echo "$STACK_DIR/mongo/ferretdb.pid" ;;
+        kafka) echo "$STACK_DIR/kafka/kafka.pid" ;;
+        nginx) echo "$STACK_DIR/nginx/nginx.pid" ;;
+    esac
+}
+
+[ $# -ge 2 ] || die "usage: $0 start|stop|status run|test [service...]"
+cmd=$1
+stack_env "$2"
+shift 2
+services=("$@")
+[ ${#services[@]} -gt 0 ] || services=("${ALL[@]}")
+
+case $cmd in
+    start)
+        mkdir -p "$STACK_DIR"
+        for s in "${services[@]}"; do "start_$s"; done
+        ;;
+    stop)
+        for ((i = ${#services[@]} - 1; i >= 0; i--)); do stop_one "${services[$i]}"; done
+        ;;
+    status)
+        rc=0
+        for s in "${services[@]}"; do
+            if pid_alive "$(pidfile_of "$s")"; then
+                say "$s: running (pid $(cat "$(pidfile_of "$s")"))"
+            else
+                say "$s: stopped"; rc=1
+            fi
+        done
+        exit $rc
+        ;;
+    *) die "usage: $0 start|stop|status run|test [service...]" ;;
+esac
