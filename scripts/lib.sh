@@ -15,13 +15,14 @@ die()  { printf 'feira: error: %s\n' "$*" >&2; exit 1; }
 # stack_env NAME: the ports and directories of the stack NAME.
 #   run   what `make run` starts (nginx on 127.0.0.1:8080)
 #   test  what `make test` starts, on other ports, beside a running `make run`
+#         (ports shifted by FEIRA_TEST_PORT_OFFSET, default 10000)
 # FEIRA_MONGO_URI, FEIRA_REDIS and FEIRA_KAFKA_BROKERS name existing servers;
 # a dependency named that way is not started.
 stack_env() {
     STACK=$1
     case $STACK in
         run)  off=0 ;;
-        test) off=10000 ;;
+        test) off=${FEIRA_TEST_PORT_OFFSET:-10000} ;;
         *)    die "unknown stack '$STACK' (run or test)" ;;
     esac
 

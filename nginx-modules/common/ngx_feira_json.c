@@ -133,6 +133,30 @@ ngx_feira_send_problem(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+ngx_int_t
+ngx_feira_send_not_allowed(ngx_http_request_t *r, char *allow)
+{
+    ngx_table_elt_t  *h;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+
+    return ngx_feira_send_problem(r, NGX_HTTP_NOT_ALLOWED,
+                                  "method not allowed here", NULL);
+}
+
+
 static ngx_int_t
 ngx_feira_send_dump(ngx_http_request_t *r, ngx_uint_t status, json_t *body,
     ngx_str_t *type)

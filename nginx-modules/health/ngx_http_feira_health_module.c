@@ -30,7 +30,6 @@ static void ngx_http_feira_ready_kafka_job(void *data);
 static void ngx_http_feira_ready_done(ngx_http_request_t *r, void *data);
 static ngx_int_t ngx_http_feira_ready_reply(ngx_http_request_t *r,
     ngx_http_feira_ready_ctx_t *ctx);
-static ngx_int_t ngx_http_feira_health_method(ngx_http_request_t *r);
 
 
 static ngx_command_t  ngx_http_feira_health_commands[] = {
@@ -109,23 +108,16 @@ ngx_http_feira_readyz(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_int_t
-ngx_http_feira_health_method(ngx_http_request_t *r)
-{
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    return ngx_http_discard_request_body(r);
-}
-
-
-static ngx_int_t
 ngx_http_feira_healthz_handler(ngx_http_request_t *r)
 {
     json_t     *body;
     ngx_int_t   rc;
 
-    rc = ngx_http_feira_health_method(r);
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_feira_send_not_allowed(r, "GET, HEAD");
+    }
+
+    rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -150,7 +142,11 @@ ngx_http_feira_readyz_handler(ngx_http_request_t *r)
     ngx_http_feira_ready_ctx_t  *ctx;
     ngx_http_feira_main_conf_t  *fmcf;
 
-    rc = ngx_http_feira_health_method(r);
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_feira_send_not_allowed(r, "GET, HEAD");
+    }
+
+    rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
     }

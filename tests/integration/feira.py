@@ -1,0 +1,156 @@
+"""Helpers for Feira's integration tests: real nginx instances with the built
+modules, the test stack's services, and small HTTP helpers."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCRIPTS = os.path.join(ROOT, "scripts")
+STACK = "test"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack_env():
+    """The addresses of the test stack, as scripts/lib.sh computes them."""
+    out = subprocess.run(
+        ["bash", "-c", ". scripts/lib.sh && stack_env test && "
+         "echo $MONGO_URI $REDIS_ADDR $KAFKA_BROKERS $STACK_DIR"],
+        cwd=ROOT, check=True, capture_output=True, text=True).stdout.split()
+    return {"MONGO_URI": out[0], "REDIS_ADDR": out[1],
+            "KAFKA_BROKERS": out[2], "STACK_DIR": out[3]}
+
+
+def service(action, name):
+    """Start or stop one service of the test stack through the project's
+    own script, as an operator would."""
+    subprocess.run([os.path.join(SCRIPTS, "stack.sh"), action, STACK, name],
+                   check=True, cwd=ROOT)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def request(port, method, path, body=None, headers=None, timeout=10):
+    """One request on a fresh connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        hdrs = dict(headers or {})
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body, headers=hdrs)
+        r = conn.getresponse()
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()},
+                        r.read())
+    finally:
+        conn.close()
+
+
+def wait_for(fn, timeout=15, interval=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last!r}")
+
+
+class Nginx:
+    """An nginx master with the Feira modules, rendered from a conf/
+    template into its own temporary prefix."""
+
+    def __init__(self, template="conf/nginx.conf", workers=1, env=None):
+        self.dir = tempfile.mkdtemp(prefix="feira-nginx-")
+        self.port = free_port()
+        self.env = dict(os.environ)
+        self.env.update(stack_env())
+        self.env.update(env or {})
+        subprocess.run([os.path.join(SCRIPTS, "render-conf.sh"),
+                        os.path.join(ROOT, template), self.dir,
+                        str(self.port), str(workers)],
+                       check=True, env=self.env, cwd=ROOT)
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        self.error_log = os.path.join(self.dir, "logs", "error.log")
+
+    def cmd(self, *args):
+        return ["nginx", "-p", self.dir, "-c", self.conf,
+                "-e", self.error_log, *args]
+
+    def start(self):
+        subprocess.run(self.cmd(), check=True, env=self.env)
+        wait_for(lambda: self.healthy(), what="nginx /healthz")
+        return self
+
+    def healthy(self):
+        try:
+            return request(self.port, "GET", "/healthz", timeout=2).status == 200
+        except OSError:
+            return False
+
+    def master_pid(self):
+        with open(os.path.join(self.dir, "nginx.pid")) as f:
+            return int(f.read())
+
+    def reload(self):
+        subprocess.run(self.cmd("-s", "reload"), check=True, env=self.env)
+
+    def get(self, path, **kw):
+        return request(self.port, "GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return request(self.port, "POST", path, body=body, **kw)
+
+    def log(self):
+        with open(self.error_log, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        try:
+            pid = self.master_pid()
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGQUIT)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+
+    def check_log(self):
+        """Nothing alarming in the error log: crashes, alerts, sanitizers."""
+        text = self.log()
+        for bad in ("[alert]", "[emerg]", "[crit]", "signal 11",
+                    "AddressSanitizer", "runtime error:"):
+            assert bad not in text, f"{bad} in {self.error_log}:\n{text[-3000:]}"
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
