@@ -10,9 +10,14 @@ from feira import Nginx, wait_for
 def nginx_factory():
     started = []
 
-    def make(template="conf/nginx.conf", workers=1, env=None, start=True):
+    def make(template="conf/nginx.conf", workers=1, env=None, start=True,
+             conf=None, server_conf=None):
         n = Nginx(template=template, workers=workers, env=env)
         started.append(n)
+        if conf:
+            n.add_conf("test.conf", conf)
+        if server_conf:
+            n.add_conf("test.conf", server_conf, server=True)
         return n.start() if start else n
 
     yield make

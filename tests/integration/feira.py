@@ -93,6 +93,13 @@ class Nginx:
         self.conf = os.path.join(self.dir, "nginx.conf")
         self.error_log = os.path.join(self.dir, "logs", "error.log")
 
+    def add_conf(self, name, text, server=False):
+        """Adds a file to conf.d/ (http level) or server.d/ (the main
+        server); call before start() or follow with reload()."""
+        sub = "server.d" if server else "conf.d"
+        with open(os.path.join(self.dir, sub, name), "w") as f:
+            f.write(text)
+
     def cmd(self, *args):
         return ["nginx", "-p", self.dir, "-c", self.conf,
                 "-e", self.error_log, *args]
