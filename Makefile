@@ -42,7 +42,7 @@ $(BUILD)/nginx/.configured: CFG_CC = $(CC_OPT)
 $(BUILD)/asan/.configured: CFG_CC = $(ASAN_OPT)
 $(BUILD)/asan/.configured: CFG_LD = $(ASAN_LD)
 
-$(BUILD)/nginx/.built: $(BUILD)/nginx/.configured $(MODULE_SRCS)
+$(BUILD)/nginx/.built: $(BUILD)/nginx/.configured $(MODULE_SRCS) conf/nginx.conf
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 	@scripts/check-conf.sh $(BUILD)/nginx/objs
 	@touch $@
