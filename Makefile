@@ -5,6 +5,7 @@
 #   make stop     stop what `make run` started
 #   make test     unit tests, then the integration suite on its own stack
 #   make asan     the modules with AddressSanitizer and UBSan (build/asan/)
+#   make bench    benchmarks, written to docs/benchmarks.md
 
 SHELL       := /bin/bash
 ROOT        := $(CURDIR)
@@ -19,7 +20,7 @@ PYTEST_ARGS ?=
 
 export PATH := $(BUILD)/bin:$(PATH)
 
-.PHONY: all build asan deps run stop status test unit integration check clean
+.PHONY: all build asan deps run stop status test unit integration bench clean
 
 all: build
 
@@ -81,6 +82,10 @@ integration: deps build
 test: deps build
 	$(MAKE) unit
 	@scripts/test-integration.sh $(PYTEST_ARGS)
+
+# speed, as ratios to nginx's own return 200 in the same run
+bench: deps build
+	@bench/run.sh
 
 clean:
 	rm -rf $(BUILD)/nginx $(BUILD)/asan $(BUILD)/unit

@@ -3,7 +3,7 @@
 # Debian packages, the Kafka broker jars (Maven), FerretDB (Go) and the
 # Python test tools.  Each step says what it does; a second run is quick.
 #
-# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|python]
+# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|python|bench]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -73,12 +73,20 @@ install_python() {
     touch "$FEIRA_VENV/.stamp"
 }
 
+BENCH_PACKAGES=(libnginx-mod-http-js wrk)
+
+install_bench() {
+    APT_PACKAGES=("${BENCH_PACKAGES[@]}")
+    install_packages
+}
+
 what=${1:-all}
 case $what in
     packages) install_packages ;;
     kafka)    install_kafka ;;
     ferretdb) install_ferretdb ;;
     python)   install_python ;;
+    bench)    install_bench ;;
     all)      install_packages; install_kafka; install_ferretdb; install_python ;;
-    *)        die "usage: $0 [all|packages|kafka|ferretdb|python]" ;;
+    *)        die "usage: $0 [all|packages|kafka|ferretdb|python|bench]" ;;
 esac

@@ -8,6 +8,26 @@
 #include "ngx_http_feira_auth_module.h"
 
 
+#define NGX_FEIRA_AUTH_CACHE_TOKEN  512
+
+
+/*
+ * Tokens this worker has verified, by their exact bytes.  A client sends
+ * the same token for its whole life; a hit saves the signature and the
+ * JSON, never the expiry check or the deny list.
+ */
+
+typedef struct {
+    uint32_t                 hash;
+    u_short                  len;
+    ngx_feira_jwt_claims_t   claims;
+    u_char                   token[NGX_FEIRA_AUTH_CACHE_TOKEN];
+} ngx_feira_auth_cached_t;
+
+
+static ngx_int_t ngx_feira_auth_verify(ngx_http_request_t *r,
+    ngx_http_feira_auth_main_conf_t *amcf, ngx_str_t *token,
+    ngx_feira_jwt_claims_t *claims);
 static ngx_int_t ngx_feira_auth_token(ngx_http_request_t *r,
     ngx_http_feira_auth_loc_conf_t *alcf, ngx_str_t *token);
 static ngx_int_t ngx_feira_auth_set_identity(ngx_http_request_t *r,
@@ -55,7 +75,6 @@ ngx_feira_auth_authenticate(ngx_http_request_t *r,
 {
     ngx_str_t                        token, *role;
     ngx_uint_t                       i;
-    const char                      *reason;
     ngx_feira_jwt_claims_t           claims;
     ngx_http_feira_auth_main_conf_t  *amcf;
 
@@ -74,12 +93,7 @@ ngx_feira_auth_authenticate(ngx_http_request_t *r,
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    if (ngx_feira_jwt_verify(&amcf->jwt, (char *) token.data, token.len,
-                             ngx_time(), &claims, &reason)
-        != 0)
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "feira: auth: token rejected: %s", reason);
+    if (ngx_feira_auth_verify(r, amcf, &token, &claims) != NGX_OK) {
         *detail = "the token is invalid or expired";
         return NGX_HTTP_UNAUTHORIZED;
     }
@@ -107,6 +121,83 @@ ngx_feira_auth_authenticate(ngx_http_request_t *r,
     }
 
     return ngx_feira_auth_set_identity(r, &claims);
+}
+
+
+/* per-worker state: set up in init_process, torn down in exit_process */
+static ngx_feira_auth_cached_t  *ngx_feira_auth_cache;
+static ngx_uint_t                ngx_feira_auth_cache_size;
+
+
+ngx_int_t
+ngx_feira_auth_cache_init(ngx_cycle_t *cycle, ngx_uint_t size)
+{
+    ngx_feira_auth_cache_size = size;
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    ngx_feira_auth_cache = ngx_calloc(size * sizeof(ngx_feira_auth_cached_t),
+                                      cycle->log);
+
+    return ngx_feira_auth_cache ? NGX_OK : NGX_ERROR;
+}
+
+
+void
+ngx_feira_auth_cache_exit(void)
+{
+    ngx_free(ngx_feira_auth_cache);
+    ngx_feira_auth_cache = NULL;
+}
+
+
+static ngx_int_t
+ngx_feira_auth_verify(ngx_http_request_t *r,
+    ngx_http_feira_auth_main_conf_t *amcf, ngx_str_t *token,
+    ngx_feira_jwt_claims_t *claims)
+{
+    time_t                    now;
+    uint32_t                  hash;
+    const char               *reason;
+    ngx_feira_auth_cached_t  *e;
+
+    now = ngx_time();
+    e = NULL;
+
+    if (ngx_feira_auth_cache && token->len <= NGX_FEIRA_AUTH_CACHE_TOKEN) {
+        hash = ngx_murmur_hash2(token->data, token->len);
+        e = &ngx_feira_auth_cache[hash % ngx_feira_auth_cache_size];
+
+        if (e->hash == hash && e->len == token->len
+            && ngx_memcmp(e->token, token->data, token->len) == 0
+            && now <= e->claims.exp + amcf->leeway)
+        {
+            *claims = e->claims;
+            return NGX_OK;
+        }
+
+        e->hash = hash;
+        e->len = 0;
+    }
+
+    if (ngx_feira_jwt_verify(&amcf->jwt, (char *) token->data, token->len,
+                             now, claims, &reason)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "feira: auth: token rejected: %s", reason);
+        return NGX_DECLINED;
+    }
+
+    if (e) {
+        e->claims = *claims;
+        ngx_memcpy(e->token, token->data, token->len);
+        e->len = (u_short) token->len;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -2,10 +2,14 @@
  * Access tokens: issue and verify JWTs.
  *
  * libjwt's jwt_decode() trusts the "alg" of the token's header, so the
- * header is decoded and checked here first: the algorithm must be the
+ * header is checked here first: the algorithm must be the
  * configured one (never "none", never HS256 with an RSA public key as the
  * secret), "typ" if present must be "JWT" or "at+jwt", and "kid" must
  * match.  The claim "token_use" must be "access".
+ *
+ * HS256 signatures are checked here, with the key's padded blocks hashed
+ * once at start (RFC 2104): this check runs on every protected request.
+ * libjwt signs every token and checks RS256 and ES256 signatures.
  */
 
 #include <errno.h>
@@ -15,6 +19,7 @@
 #include <strings.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "ngx_feira_jwt.h"
@@ -22,6 +27,12 @@
 
 static int ngx_feira_jwt_check_header(const ngx_feira_jwt_conf_t *conf,
     const char *token, size_t len, const char **reason);
+static int ngx_feira_jwt_check_signature(const ngx_feira_jwt_conf_t *conf,
+    const char *input, size_t len, const char *sig, size_t slen,
+    const char **reason);
+static int ngx_feira_jwt_check_claims(const ngx_feira_jwt_conf_t *conf,
+    const json_t *payload, time_t now, ngx_feira_jwt_claims_t *claims,
+    const char **reason);
 static int ngx_feira_b64url_decode(const char *in, size_t len,
     unsigned char *out, size_t *out_len);
 static int ngx_feira_jwt_copy(char *dst, size_t size, const char *src);
@@ -106,28 +117,203 @@ done:
 
 
 int
+ngx_feira_jwt_prepare(ngx_feira_jwt_conf_t *conf)
+{
+    char                    *token, *dot;
+    size_t                   i;
+    unsigned int             mdlen;
+    unsigned char            key[64], pad[64];
+    ngx_feira_jwt_claims_t   claims;
+
+    /* the header this issuer writes: a token that has it skips its parse */
+
+    memset(&claims, 0, sizeof(claims));
+    strcpy(claims.sub, "000000000000000000000000");
+    strcpy(claims.role, "client");
+
+    token = ngx_feira_jwt_sign(conf, &claims, time(NULL));
+    if (token == NULL) {
+        return -1;
+    }
+
+    dot = strchr(token, '.');
+
+    if (dot == NULL || (size_t) (dot - token) >= sizeof(conf->header)) {
+        free(token);
+        return -1;
+    }
+
+    conf->header_len = dot - token;
+    memcpy(conf->header, token, conf->header_len);
+    free(token);
+
+    if (conf->alg != JWT_ALG_HS256) {
+        return 0;
+    }
+
+    /* HMAC-SHA256 with the padded key absorbed once (RFC 2104) */
+
+    memset(key, 0, sizeof(key));
+
+    if (conf->verify_key_len > sizeof(key)) {
+        if (!EVP_Digest(conf->verify_key, conf->verify_key_len, key, &mdlen,
+                        EVP_sha256(), NULL))
+        {
+            return -1;
+        }
+
+    } else {
+        memcpy(key, conf->verify_key, conf->verify_key_len);
+    }
+
+    conf->hmac_inner = EVP_MD_CTX_new();
+    conf->hmac_outer = EVP_MD_CTX_new();
+
+    if (conf->hmac_inner == NULL || conf->hmac_outer == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < sizeof(pad); i++) {
+        pad[i] = key[i] ^ 0x36;
+    }
+
+    if (!EVP_DigestInit_ex(conf->hmac_inner, EVP_sha256(), NULL)
+        || !EVP_DigestUpdate(conf->hmac_inner, pad, sizeof(pad)))
+    {
+        return -1;
+    }
+
+    for (i = 0; i < sizeof(pad); i++) {
+        pad[i] = key[i] ^ 0x5c;
+    }
+
+    if (!EVP_DigestInit_ex(conf->hmac_outer, EVP_sha256(), NULL)
+        || !EVP_DigestUpdate(conf->hmac_outer, pad, sizeof(pad)))
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
 ngx_feira_jwt_verify(const ngx_feira_jwt_conf_t *conf, const char *token,
     size_t len, time_t now, ngx_feira_jwt_claims_t *claims,
     const char **reason)
 {
-    int          rc;
-    long         nbf;
-    jwt_t       *jwt;
-    const char  *s;
-    char         buf[NGX_FEIRA_JWT_MAX_LEN + 1];
+    int             rc;
+    size_t          hlen, plen, slen, n;
+    json_t         *payload;
+    const char     *p, *s, *end;
+    unsigned char   raw[NGX_FEIRA_JWT_MAX_LEN];
 
     if (len == 0 || len > NGX_FEIRA_JWT_MAX_LEN) {
         *reason = "bad token length";
         return -1;
     }
 
-    if (ngx_feira_jwt_check_header(conf, token, len, reason) != 0) {
+    end = token + len;
+
+    p = memchr(token, '.', len);
+    s = p ? memchr(p + 1, '.', end - p - 1) : NULL;
+
+    if (s == NULL || memchr(s + 1, '.', end - s - 1) != NULL) {
+        *reason = "malformed token";
         return -1;
     }
 
-    /* libjwt wants a C string */
-    memcpy(buf, token, len);
-    buf[len] = '\0';
+    hlen = p - token;
+    plen = s - p - 1;
+    slen = end - s - 1;
+
+    /* the header: ours byte for byte, or parsed and checked */
+
+    if (hlen != conf->header_len || memcmp(token, conf->header, hlen) != 0) {
+        if (ngx_feira_jwt_check_header(conf, token, len, reason) != 0) {
+            return -1;
+        }
+    }
+
+    if (ngx_feira_jwt_check_signature(conf, token, s - token, s + 1, slen,
+                                      reason)
+        != 0)
+    {
+        return -1;
+    }
+
+    /* the signature holds: the claims */
+
+    if (ngx_feira_b64url_decode(p + 1, plen, raw, &n) != 0) {
+        *reason = "malformed payload";
+        return -1;
+    }
+
+    payload = json_loadb((char *) raw, n, JSON_REJECT_DUPLICATES, NULL);
+    if (payload == NULL || !json_is_object(payload)) {
+        json_decref(payload);
+        *reason = "malformed payload";
+        return -1;
+    }
+
+    rc = ngx_feira_jwt_check_claims(conf, payload, now, claims, reason);
+
+    json_decref(payload);
+
+    return rc;
+}
+
+
+static int
+ngx_feira_jwt_check_signature(const ngx_feira_jwt_conf_t *conf,
+    const char *input, size_t len, const char *sig, size_t slen,
+    const char **reason)
+{
+    int             rc;
+    jwt_t          *jwt;
+    size_t          n;
+    EVP_MD_CTX     *ctx;
+    unsigned int    mdlen;
+    unsigned char   md[EVP_MAX_MD_SIZE], given[128];
+    char            buf[NGX_FEIRA_JWT_MAX_LEN + 1];
+
+    if (conf->alg == JWT_ALG_HS256 && conf->hmac_inner) {
+
+        if (slen > (sizeof(given) / 3) * 4
+            || ngx_feira_b64url_decode(sig, slen, given, &n) != 0
+            || n != 32)
+        {
+            *reason = "bad signature";
+            return -1;
+        }
+
+        ctx = EVP_MD_CTX_new();
+        if (ctx == NULL) {
+            *reason = "out of memory";
+            return -1;
+        }
+
+        rc = EVP_MD_CTX_copy_ex(ctx, conf->hmac_inner)
+             && EVP_DigestUpdate(ctx, input, len)
+             && EVP_DigestFinal_ex(ctx, md, &mdlen)
+             && EVP_MD_CTX_copy_ex(ctx, conf->hmac_outer)
+             && EVP_DigestUpdate(ctx, md, mdlen)
+             && EVP_DigestFinal_ex(ctx, md, &mdlen);
+
+        EVP_MD_CTX_free(ctx);
+
+        if (!rc || mdlen != 32 || CRYPTO_memcmp(md, given, 32) != 0) {
+            *reason = "bad signature";
+            return -1;
+        }
+
+        return 0;
+    }
+
+    /* RS256 and ES256: libjwt checks the signature with the public key */
+
+    memcpy(buf, input, len + 1 + slen);
+    buf[len + 1 + slen] = '\0';
 
     jwt = NULL;
 
@@ -138,99 +324,114 @@ ngx_feira_jwt_verify(const ngx_feira_jwt_conf_t *conf, const char *token,
         return -1;
     }
 
-    rc = -1;
+    rc = (jwt_get_alg(jwt) == conf->alg) ? 0 : -1;
 
-    if (jwt_get_alg(jwt) != conf->alg) {
+    jwt_free(jwt);
+
+    if (rc != 0) {
         *reason = "unexpected algorithm";
-        goto done;
     }
 
-    s = jwt_get_grant(jwt, "token_use");
+    return rc;
+}
+
+
+static int
+ngx_feira_jwt_check_claims(const ngx_feira_jwt_conf_t *conf,
+    const json_t *payload, time_t now, ngx_feira_jwt_claims_t *claims,
+    const char **reason)
+{
+    json_t      *v;
+    const char  *s;
+
+    s = json_string_value(json_object_get(payload, "token_use"));
     if (s == NULL || strcmp(s, NGX_FEIRA_JWT_USE) != 0) {
         *reason = "not an access token";
-        goto done;
+        return -1;
     }
 
-    s = jwt_get_grant(jwt, "iss");
+    s = json_string_value(json_object_get(payload, "iss"));
     if (s == NULL || strcmp(s, conf->issuer) != 0) {
         *reason = "wrong issuer";
-        goto done;
+        return -1;
     }
 
-    s = jwt_get_grant(jwt, "aud");
+    s = json_string_value(json_object_get(payload, "aud"));
     if (s == NULL || strcmp(s, conf->audience) != 0) {
         *reason = "wrong audience";
-        goto done;
+        return -1;
     }
 
-    errno = 0;
-    claims->exp = jwt_get_grant_int(jwt, "exp");
-    if (errno != 0 || claims->exp <= 0) {
+    v = json_object_get(payload, "exp");
+    if (!json_is_integer(v) || json_integer_value(v) <= 0) {
         *reason = "no expiry";
-        goto done;
+        return -1;
     }
+
+    claims->exp = (long) json_integer_value(v);
 
     if (now > claims->exp + conf->leeway) {
         *reason = "expired";
-        goto done;
+        return -1;
     }
 
-    errno = 0;
-    claims->iat = jwt_get_grant_int(jwt, "iat");
-    if (errno != 0 || claims->iat <= 0 || claims->iat > now + conf->leeway) {
+    v = json_object_get(payload, "iat");
+    if (!json_is_integer(v) || json_integer_value(v) <= 0
+        || json_integer_value(v) > now + conf->leeway)
+    {
         *reason = "bad issue time";
-        goto done;
+        return -1;
     }
 
-    errno = 0;
-    nbf = jwt_get_grant_int(jwt, "nbf");
-    if (errno == 0 && nbf > now + conf->leeway) {
+    claims->iat = (long) json_integer_value(v);
+
+    v = json_object_get(payload, "nbf");
+    if (v != NULL
+        && (!json_is_integer(v) || json_integer_value(v) > now + conf->leeway))
+    {
         *reason = "not yet valid";
-        goto done;
+        return -1;
     }
 
-    s = jwt_get_grant(jwt, "sub");
-    if (s == NULL || !ngx_feira_jwt_is_hex(s, strlen(s)) || strlen(s) != 24
+    s = json_string_value(json_object_get(payload, "sub"));
+    if (s == NULL || strlen(s) != 24 || !ngx_feira_jwt_is_hex(s, 24)
         || ngx_feira_jwt_copy(claims->sub, sizeof(claims->sub), s) != 0)
     {
         *reason = "bad subject";
-        goto done;
+        return -1;
     }
 
-    s = jwt_get_grant(jwt, "role");
+    s = json_string_value(json_object_get(payload, "role"));
     if (s == NULL || !ngx_feira_jwt_role_valid(s)
         || ngx_feira_jwt_copy(claims->role, sizeof(claims->role), s) != 0)
     {
         *reason = "bad role";
-        goto done;
+        return -1;
     }
 
-    s = jwt_get_grant(jwt, "jti");
+    s = json_string_value(json_object_get(payload, "jti"));
     if (s == NULL || *s == '\0' || !ngx_feira_jwt_is_hex(s, strlen(s))
         || ngx_feira_jwt_copy(claims->jti, sizeof(claims->jti), s) != 0)
     {
         *reason = "bad token id";
-        goto done;
+        return -1;
     }
 
-    s = jwt_get_grant(jwt, "sid");
     claims->sid[0] = '\0';
 
-    if (s != NULL
-        && (!ngx_feira_jwt_is_hex(s, strlen(s))
-            || ngx_feira_jwt_copy(claims->sid, sizeof(claims->sid), s) != 0))
-    {
-        *reason = "bad session id";
-        goto done;
+    v = json_object_get(payload, "sid");
+    if (v != NULL) {
+        s = json_string_value(v);
+
+        if (s == NULL || !ngx_feira_jwt_is_hex(s, strlen(s))
+            || ngx_feira_jwt_copy(claims->sid, sizeof(claims->sid), s) != 0)
+        {
+            *reason = "bad session id";
+            return -1;
+        }
     }
 
-    rc = 0;
-
-done:
-
-    jwt_free(jwt);
-
-    return rc;
+    return 0;
 }
 
 

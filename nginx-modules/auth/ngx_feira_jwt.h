@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <time.h>
 #include <jwt.h>
+#include <openssl/evp.h>
 
 
 #define NGX_FEIRA_JWT_MAX_LEN   4096
@@ -33,6 +34,12 @@ typedef struct {
     const char             *audience;
     long                    ttl;          /* seconds */
     long                    leeway;       /* seconds */
+
+    /* set by ngx_feira_jwt_prepare() */
+    char                    header[256];  /* the header segment we write */
+    size_t                  header_len;
+    EVP_MD_CTX             *hmac_inner;   /* HS256: SHA-256 of key ^ ipad */
+    EVP_MD_CTX             *hmac_outer;   /* HS256: SHA-256 of key ^ opad */
 } ngx_feira_jwt_conf_t;
 
 
@@ -45,6 +52,9 @@ typedef struct {
     long                    exp;
 } ngx_feira_jwt_claims_t;
 
+
+/* once, after the keys are set: 0, or -1 if the keys are unusable */
+int ngx_feira_jwt_prepare(ngx_feira_jwt_conf_t *conf);
 
 /* fills claims->jti, iat and exp; returns a malloc()ed token or NULL */
 char *ngx_feira_jwt_sign(const ngx_feira_jwt_conf_t *conf,

@@ -128,6 +128,13 @@ static ngx_command_t  ngx_http_feira_auth_commands[] = {
       offsetof(ngx_http_feira_auth_main_conf_t, feed_timeout),
       NULL },
 
+    { ngx_string("feira_auth_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_feira_auth_main_conf_t, cache),
+      NULL },
+
     { ngx_string("feira_auth_login_limit"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE3,
       ngx_http_feira_auth_login_limit,
@@ -284,6 +291,7 @@ ngx_http_feira_auth_create_main_conf(ngx_conf_t *cf)
     amcf->leeway = NGX_CONF_UNSET;
     amcf->feed_timeout = NGX_CONF_UNSET_MSEC;
     amcf->login_failures = NGX_CONF_UNSET_UINT;
+    amcf->cache = NGX_CONF_UNSET_UINT;
     amcf->argon2_t = 0;
 
     return amcf;
@@ -301,6 +309,13 @@ ngx_http_feira_auth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(amcf->refresh_ttl, 30 * 24 * 60 * 60);
     ngx_conf_init_value(amcf->leeway, 30);
     ngx_conf_init_msec_value(amcf->feed_timeout, 5000);
+    ngx_conf_init_uint_value(amcf->cache, 1024);
+
+    if (amcf->cache > 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"feira_auth_cache\" is too large");
+        return NGX_CONF_ERROR;
+    }
 
     if (amcf->login_failures == NGX_CONF_UNSET_UINT) {
         amcf->login_failures = 5;
@@ -362,6 +377,12 @@ ngx_http_feira_auth_init_main_conf(ngx_conf_t *cf, void *conf)
     amcf->jwt.audience = (char *) amcf->audience.data;
     amcf->jwt.ttl = (long) amcf->access_ttl;
     amcf->jwt.leeway = (long) amcf->leeway;
+
+    if (ngx_feira_jwt_prepare(&amcf->jwt) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "feira_auth cannot sign with the configured key");
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -743,7 +764,9 @@ ngx_http_feira_auth_init_process(ngx_cycle_t *cycle)
 
     ngx_http_feira_auth_running = amcf;
 
-    if (ngx_feira_auth_feed_init(cycle, amcf) != NGX_OK) {
+    if (ngx_feira_auth_feed_init(cycle, amcf) != NGX_OK
+        || ngx_feira_auth_cache_init(cycle, amcf->cache) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -758,6 +781,7 @@ ngx_http_feira_auth_exit_process(ngx_cycle_t *cycle)
 {
     if (ngx_http_feira_auth_running) {
         ngx_feira_auth_feed_exit();
+        ngx_feira_auth_cache_exit();
         ngx_http_feira_auth_running = NULL;
     }
 }

@@ -56,6 +56,8 @@ typedef struct {
     ngx_str_t                    admin_email;
     ngx_str_t                    admin_password;
 
+    ngx_uint_t                   cache;     /* verified tokens per worker */
+
     ngx_uint_t                   used;      /* a location uses auth */
     ngx_uint_t                   endpoints; /* a location serves the API */
 } ngx_http_feira_auth_main_conf_t;
@@ -99,6 +101,8 @@ ngx_int_t ngx_feira_auth_deny_publish(u_char type, const char *key,
     time_t value, ngx_feira_auth_deny_pt handler, void *data);
 
 /* ngx_feira_auth_access.c */
+ngx_int_t ngx_feira_auth_cache_init(ngx_cycle_t *cycle, ngx_uint_t size);
+void ngx_feira_auth_cache_exit(void);
 ngx_int_t ngx_feira_auth_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_feira_auth_authenticate(ngx_http_request_t *r,
     ngx_http_feira_auth_loc_conf_t *alcf, const char **detail);
