@@ -1,0 +1,47 @@
+"""docs/openapi.yaml is in step with what conf/nginx.conf serves."""
+
+import os
+import re
+
+import yaml
+
+from feira import ROOT
+
+
+def spec():
+    with open(os.path.join(ROOT, "docs", "openapi.yaml")) as f:
+        return yaml.safe_load(f)
+
+
+def served_paths():
+    """Exact-match locations of conf/nginx.conf, {param} for regex parts."""
+    with open(os.path.join(ROOT, "conf", "nginx.conf")) as f:
+        conf = f.read()
+    paths = set(re.findall(r"location\s+=\s+(\S+)\s*\{", conf))
+    paths.discard("/nginx_status")  # stub_status: nginx's own, loopback
+    return paths
+
+
+def test_openapi_is_3_1_with_problem_errors():
+    s = spec()
+    assert s["openapi"].startswith("3.1")
+    assert "Problem" in s["components"]["schemas"]
+
+
+def test_every_served_path_is_documented_and_back():
+    documented = set(spec()["paths"])
+    served = served_paths()
+    assert served - documented == set(), "served but not documented"
+    assert {p for p in documented if "{" not in p} - served == set(), \
+        "documented but not served"
+
+
+def test_every_operation_has_an_id_and_problem_errors():
+    for path, item in spec()["paths"].items():
+        for method, op in item.items():
+            assert op.get("operationId"), f"{method} {path}"
+            for status, resp in op["responses"].items():
+                if int(status) >= 400:
+                    text = str(resp)
+                    assert "Problem" in text or "Unauthorized" in text, \
+                        f"{method} {path} {status}"
