@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: every benchmark, each on its own stack (ports offset by
-# FEIRA_BENCH_PORT_OFFSET, default 40000); results in docs/benchmarks.md.
+# FEIRA_BENCH_PORT_OFFSET, default 2000); results in docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh

@@ -16,7 +16,7 @@ die()  { printf 'feira: error: %s\n' "$*" >&2; exit 1; }
 #   run   what `make run` starts (nginx on 127.0.0.1:8080)
 #   test  what `make test` starts, on other ports, beside a running `make run`
 #         (ports shifted by FEIRA_TEST_PORT_OFFSET, default 10000)
-#   bench what `make bench` starts (FEIRA_BENCH_PORT_OFFSET, default 40000)
+#   bench what `make bench` starts (FEIRA_BENCH_PORT_OFFSET, default 2000)
 # FEIRA_MONGO_URI, FEIRA_REDIS and FEIRA_KAFKA_BROKERS name existing servers;
 # a dependency named that way is not started.
 stack_env() {
@@ -24,7 +24,7 @@ stack_env() {
     case $STACK in
         run)  off=0 ;;
         test) off=${FEIRA_TEST_PORT_OFFSET:-10000} ;;
-        bench) off=${FEIRA_BENCH_PORT_OFFSET:-40000} ;;
+        bench) off=${FEIRA_BENCH_PORT_OFFSET:-2000} ;;
         *)    die "unknown stack '$STACK' (run, test or bench)" ;;
     esac
 
