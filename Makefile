@@ -6,6 +6,7 @@
 #   make test     unit tests, then the integration suite on its own stack
 #   make asan     the modules with AddressSanitizer and UBSan (build/asan/)
 #   make bench    benchmarks, written to docs/benchmarks.md
+#   make fuzz     the libFuzzer targets, FUZZ_SECONDS each (default 60)
 
 SHELL       := /bin/bash
 ROOT        := $(CURDIR)
@@ -17,10 +18,12 @@ ASAN_OPT    := -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer \
 ASAN_LD     := -fsanitize=address,undefined
 MODULE_SRCS := config $(shell find nginx-modules -name '*.[ch]')
 PYTEST_ARGS ?=
+FUZZ_SECONDS ?= 60
 
 export PATH := $(BUILD)/bin:$(PATH)
 
-.PHONY: all build asan deps run stop status test unit integration bench clean
+.PHONY: all build asan deps run stop status test unit integration bench fuzz \
+        clean
 
 all: build
 
@@ -86,6 +89,10 @@ test: deps build
 # speed, as ratios to nginx's own return 200 in the same run
 bench: deps build
 	@bench/run.sh
+
+fuzz:
+	@scripts/install-deps.sh fuzz
+	$(MAKE) -C fuzz BUILD=$(BUILD)/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) run
 
 clean:
 	rm -rf $(BUILD)/nginx $(BUILD)/asan $(BUILD)/unit
