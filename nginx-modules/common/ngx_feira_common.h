@@ -33,6 +33,8 @@ typedef struct {
     ngx_msec_t                 redis_timeout;
     ngx_msec_t                 kafka_timeout;
     ngx_msec_t                 mongo_timeout;
+    ngx_uint_t                 rt_history_len;
+    time_t                     rt_history_ttl;
 } ngx_http_feira_main_conf_t;
 
 
@@ -159,6 +161,57 @@ ngx_int_t ngx_feira_kafka_produce(const char *topic, const char *key,
     ngx_feira_kafka_dr_pt handler, void *data);
 ngx_int_t ngx_feira_kafka_configured(void);
 ngx_int_t ngx_feira_kafka_ping(char *err, size_t len, int timeout_ms);
+
+
+/*
+ * Real time: ngx_feira_rt.c.  Events of a channel ("request:<id>",
+ * "user:<id>") are numbered, kept in a bounded history and fanned out to
+ * every instance through Redis; keys and scripts in docs/events.md.
+ */
+
+#define NGX_FEIRA_RT_CHANNEL_MAX        64
+#define NGX_FEIRA_RT_SEQ_PREFIX         "feira:rt:seq:"
+#define NGX_FEIRA_RT_HISTORY_PREFIX     "feira:rt:h:"
+#define NGX_FEIRA_RT_PUBSUB_PREFIX      "feira:rt:"
+
+#define NGX_FEIRA_PRESENCE_GEO_PREFIX   "feira:geo:"
+#define NGX_FEIRA_PRESENCE_SEEN         "feira:seen"
+#define NGX_FEIRA_PRESENCE_CATEGORY_MAX 64
+
+/* rc is NGX_OK with the event's sequence number, or NGX_ERROR */
+typedef void (*ngx_feira_rt_publish_pt)(void *data, ngx_int_t rc,
+    int64_t seq);
+/* entries: the history after `since`, valid during the call only */
+typedef void (*ngx_feira_rt_replay_pt)(void *data, ngx_int_t rc,
+    int64_t current, redisReply *entries);
+typedef void (*ngx_feira_presence_pt)(void *data, ngx_int_t rc);
+
+/*
+ * NGX_OK: the handler (if any) runs once, later, on the event loop;
+ * NGX_DECLINED: Redis is down, NGX_ERROR: bad arguments or no memory, and
+ * then the handler is not called.  The event is a JSON object.
+ */
+ngx_int_t ngx_feira_rt_publish(ngx_str_t *channel, ngx_str_t *event,
+    ngx_feira_rt_publish_pt handler, void *data);
+/* since: the last sequence number seen, -1 for only the current one */
+ngx_int_t ngx_feira_rt_replay(ngx_str_t *channel, int64_t since,
+    ngx_uint_t max, ngx_feira_rt_replay_pt handler, void *data);
+/* one entry of a replay: its sequence number and event */
+ngx_int_t ngx_feira_rt_entry(redisReply *entry, int64_t *seq,
+    ngx_str_t *event);
+/* the channel of a pub/sub name; a message's sequence number and event */
+ngx_int_t ngx_feira_rt_subject(ngx_str_t *pubsub, ngx_str_t *channel);
+ngx_int_t ngx_feira_rt_message(ngx_str_t *message, int64_t *seq,
+    ngx_str_t *event);
+ngx_int_t ngx_feira_rt_channel_valid(ngx_str_t *channel);
+
+ngx_int_t ngx_feira_presence_update(ngx_str_t *provider,
+    ngx_str_t *categories, ngx_uint_t n, double lat, double lng,
+    ngx_feira_presence_pt handler, void *data);
+/* the providers are seen now (connected); fire and forget */
+ngx_int_t ngx_feira_presence_seen(ngx_str_t *providers, ngx_uint_t n);
+
+int64_t ngx_feira_now_ms(void);
 
 
 #endif /* _NGX_FEIRA_COMMON_H_INCLUDED_ */

@@ -17,6 +17,8 @@ static char *ngx_http_feira_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_feira_kafka_brokers(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_feira_rt_history(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_feira_init_process(ngx_cycle_t *cycle);
 static void ngx_http_feira_exit_process(ngx_cycle_t *cycle);
 
@@ -70,6 +72,13 @@ static ngx_command_t  ngx_http_feira_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_feira_main_conf_t, kafka_timeout),
+      NULL },
+
+    { ngx_string("feira_rt_history"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_feira_rt_history,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("feira_body_limit"),
@@ -142,6 +151,8 @@ ngx_http_feira_create_main_conf(ngx_conf_t *cf)
     fmcf->mongo_timeout = NGX_CONF_UNSET_MSEC;
     fmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     fmcf->kafka_timeout = NGX_CONF_UNSET_MSEC;
+    fmcf->rt_history_len = NGX_CONF_UNSET_UINT;
+    fmcf->rt_history_ttl = NGX_CONF_UNSET;
 
     return fmcf;
 }
@@ -157,6 +168,8 @@ ngx_http_feira_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(fmcf->mongo_timeout, 2000);
     ngx_conf_init_msec_value(fmcf->redis_timeout, 2000);
     ngx_conf_init_msec_value(fmcf->kafka_timeout, 10000);
+    ngx_conf_init_uint_value(fmcf->rt_history_len, 100);
+    ngx_conf_init_value(fmcf->rt_history_ttl, 24 * 60 * 60);
 
     if (fmcf->redis_port == NGX_CONF_UNSET) {
         fmcf->redis_port = 0;
@@ -383,6 +396,36 @@ ngx_http_feira_kafka_brokers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     } while (comma < last);
 
     fmcf->kafka_brokers = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_feira_rt_history(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_feira_main_conf_t  *fmcf = conf;
+
+    time_t      ttl;
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (fmcf->rt_history_len != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    ttl = ngx_parse_time(&value[2], 1);
+
+    if (n < 1 || n > 100000 || ttl == (time_t) NGX_ERROR || ttl < 1) {
+        return "expects <events kept per channel> <time kept>, "
+               "such as \"100 1d\"";
+    }
+
+    fmcf->rt_history_len = (ngx_uint_t) n;
+    fmcf->rt_history_ttl = ttl;
 
     return NGX_CONF_OK;
 }
