@@ -268,28 +268,9 @@ ngx_feira_auth_set_identity(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    id->id.len = ngx_strlen(claims->sub);
-    id->role.len = ngx_strlen(claims->role);
-    id->jti.len = ngx_strlen(claims->jti);
-    id->sid.len = ngx_strlen(claims->sid);
-
-    id->id.data = ngx_pnalloc(r->main->pool, id->id.len + id->role.len
-                                             + id->jti.len + id->sid.len + 4);
-    if (id->id.data == NULL) {
+    if (ngx_feira_auth_identity_set(r->main->pool, claims, id) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    /* each string NUL-terminated, for the jobs that take C strings */
-    id->role.data = ngx_cpystrn(id->id.data, (u_char *) claims->sub,
-                                id->id.len + 1) + 1;
-    id->jti.data = ngx_cpystrn(id->role.data, (u_char *) claims->role,
-                               id->role.len + 1) + 1;
-    id->sid.data = ngx_cpystrn(id->jti.data, (u_char *) claims->jti,
-                               id->jti.len + 1) + 1;
-    ngx_cpystrn(id->sid.data, (u_char *) claims->sid, id->sid.len + 1);
-
-    id->iat = (time_t) claims->iat;
-    id->exp = (time_t) claims->exp;
 
     ctx->identity = id;
 

@@ -109,6 +109,10 @@ ngx_int_t ngx_feira_auth_authenticate(ngx_http_request_t *r,
 ngx_int_t ngx_feira_auth_send_reject(ngx_http_request_t *r, ngx_uint_t status,
     const char *detail);
 
+/* ngx_feira_auth_api.c: also what other modules call, ngx_feira_auth_api.h */
+ngx_int_t ngx_feira_auth_identity_set(ngx_pool_t *pool,
+    ngx_feira_jwt_claims_t *claims, ngx_feira_identity_t *id);
+
 /* ngx_feira_auth_handlers.c */
 ngx_int_t ngx_feira_auth_endpoint_handler(ngx_http_request_t *r);
 
