@@ -30,15 +30,20 @@ all: build
 deps:
 	@scripts/install-deps.sh all
 
-# configure once per build directory; `make -f objs/Makefile modules`
-# recompiles only what changed
+# configure once per build directory; `make -f objs/Makefile <our .so>`
+# recompiles only what changed.  The stream headers come with nginx-dev but
+# not its sources: the stream core is Debian's libnginx-mod-stream, and
+# only our modules are built (MODULES_SO lists them).
+MODULES_SO   = $$(sed -n 's/^modules:[[:space:]]*//p' objs/Makefile \
+                  | grep -v '^objs/ngx_stream_module\.so$$')
+
 $(BUILD)/%/.configured: config
 	@scripts/install-deps.sh packages
 	@rm -rf $(BUILD)/$*
 	@mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(BUILD)/$*
 	cd $(BUILD)/$* && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
-	    --add-dynamic-module=$(ROOT) \
+	    --with-stream=dynamic --add-dynamic-module=$(ROOT) \
 	    --with-cc-opt="$(CFG_CC)" --with-ld-opt="$(CFG_LD)" > configure.log
 	@touch $@
 
@@ -49,7 +54,7 @@ $(BUILD)/asan/.configured: CFG_LD = $(ASAN_LD)
 # the modules are installed into build/modules by rename, never rewritten in
 # place: a running nginx keeps the files it mapped
 $(BUILD)/nginx/.built: $(BUILD)/nginx/.configured $(MODULE_SRCS) conf/nginx.conf
-	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+	cd $(BUILD)/nginx && $(MAKE) -f objs/Makefile $(MODULES_SO)
 	@mkdir -p $(BUILD)/modules
 	@for so in $(BUILD)/nginx/objs/*.so; do \
 	    cp $$so $(BUILD)/modules/.tmp.so && \
@@ -59,7 +64,7 @@ $(BUILD)/nginx/.built: $(BUILD)/nginx/.configured $(MODULE_SRCS) conf/nginx.conf
 	@touch $@
 
 $(BUILD)/asan/.built: $(BUILD)/asan/.configured $(MODULE_SRCS)
-	$(MAKE) -C $(BUILD)/asan -f objs/Makefile modules
+	cd $(BUILD)/asan && $(MAKE) -f objs/Makefile $(MODULES_SO)
 	@touch $@
 
 build: $(BUILD)/nginx/.built

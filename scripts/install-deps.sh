@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(
-    nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev
+    nginx nginx-dev libnginx-mod-stream libpcre2-dev zlib1g-dev libssl-dev
     libjansson-dev libjwt-dev libhiredis-dev libmongoc-dev libbson-dev
     librdkafka-dev libcurl4-openssl-dev libargon2-dev
     redis-server libcmocka-dev pkg-config gettext-base curl wrk

@@ -12,6 +12,8 @@ set -euo pipefail
 
 export FEIRA_NGINX_DIR=$2
 export FEIRA_HTTP_PORT=$3
+# the TCP location ingest (stream): STREAM_PORT of the stack, or the next one
+export FEIRA_STREAM_PORT=${FEIRA_STREAM_PORT:-${STREAM_PORT:-$(($3 + 1))}}
 export FEIRA_WORKERS=${4:-auto}
 export FEIRA_MODULES_DIR
 export FEIRA_CONF_DIR=$FEIRA_ROOT/conf
@@ -33,6 +35,7 @@ for f in jwt-secret admin-password; do
 done
 
 envsubst '${FEIRA_NGINX_DIR} ${FEIRA_SECRETS_DIR} ${FEIRA_HTTP_PORT} ${FEIRA_WORKERS}
+          ${FEIRA_STREAM_PORT}
           ${FEIRA_MODULES_DIR} ${FEIRA_CONF_DIR} ${FEIRA_MONGO_URI}
           ${FEIRA_REDIS} ${FEIRA_KAFKA_BROKERS}' \
     < "$1" > "$FEIRA_NGINX_DIR/nginx.conf"

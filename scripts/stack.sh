@@ -89,7 +89,7 @@ start_nginx() {
     nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log" \
         || die "nginx did not start, see $d/logs/error.log"
     wait_port 127.0.0.1 "$HTTP_PORT" 10 || die "nginx does not listen, see $d/logs/error.log"
-    say "nginx: http://127.0.0.1:$HTTP_PORT"
+    say "nginx: http://127.0.0.1:$HTTP_PORT, location ingest tcp://127.0.0.1:$STREAM_PORT"
 }
 
 stop_one() {

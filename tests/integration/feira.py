@@ -85,7 +85,11 @@ class Nginx:
         self.port = free_port()
         self.env = dict(os.environ)
         self.env.update(stack_env())
+        # each instance its own TCP ingest (stream) port
+        self.stream_port = free_port()
+        self.env["FEIRA_STREAM_PORT"] = str(self.stream_port)
         self.env.update(env or {})
+        self.stream_port = int(self.env["FEIRA_STREAM_PORT"])
         subprocess.run([os.path.join(SCRIPTS, "render-conf.sh"),
                         os.path.join(ROOT, template), self.dir,
                         str(self.port), str(workers)],
