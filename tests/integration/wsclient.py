@@ -67,9 +67,15 @@ class WS:
 
     @classmethod
     def open_raw(cls, port, path="/v1/ws", token=None, headers=None,
-                 timeout=5, query_token=False):
-        """(status, headers, body, WS or None)"""
-        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+                 timeout=5, query_token=False, rcvbuf=None):
+        """(status, headers, body, WS or None); rcvbuf shrinks the
+        client's receive buffer (before connecting, so the window is
+        small too)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
         hdrs = dict(headers or {})
         if token and not query_token:
