@@ -278,6 +278,9 @@ ngx_stream_feira_ingest_handler(ngx_stream_session_t *s)
     c->read->handler = ngx_stream_feira_ingest_read;
     c->write->handler = ngx_stream_feira_ingest_write;
 
+    /* a graceful shutdown (reload) calls the read handler with c->close */
+    c->idle = 1;
+
     if (!ngx_feira_rt_ready()) {
         ngx_stream_feira_ingest_answer(ctx, "ERR unavailable");
         ctx->closing = 1;
