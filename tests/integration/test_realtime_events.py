@@ -508,3 +508,18 @@ def test_reload_says_going_away_and_the_old_worker_leaves(nginx_factory):
     Publisher().publish(f"user:{me}", {"type": "after.reload"})
     assert ws.recv_json()["event"]["type"] == "after.reload"
     ws.shutdown()
+
+
+@pytest.mark.parametrize("name", ["publish", "replay"])
+def test_the_scripts_of_docs_are_the_modules(name):
+    """docs/events.md shows (and the tests run) the scripts nginx runs."""
+    import os
+    from feira import ROOT
+    from rtutil import docs_script
+    with open(os.path.join(ROOT, "nginx-modules", "common",
+                           "ngx_feira_rt.c")) as f:
+        src = f.read()
+    m = re.search(r"ngx_feira_rt_%s_lua\[\] =(.*?);\n" % name, src, re.S)
+    literals = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1))
+    script = "".join(literals).encode().decode("unicode_escape")
+    assert script == docs_script(name)
