@@ -6,7 +6,8 @@ each in its own nginx with one worker on CPU 0, the C load client
 - memory: nginx worker RSS with 10,000 idle subscribed WebSockets, minus
   the RSS before them, per connection;
 - fan-out: one channel, 1,000 subscribers; delivery latency (publish call
-  to arrival) at 50 events/s, then deliveries per second for a burst of
+  to arrival) at 50 events/s, and how long one event takes to reach all
+  (its deliveries per second); then deliveries per second for a burst of
   events published as fast as the publisher can.
 """
 
@@ -94,7 +95,8 @@ class Client:
         assert f[0] == "stats", f
         return {"count": int(f[1]), "p50_us": int(f[2]), "p99_us": int(f[3]),
                 "max_us": int(f[4]), "first_ns": int(f[5]),
-                "last_ns": int(f[6])}
+                "last_ns": int(f[6]), "events": int(f[7]),
+                "span_us": int(f[8])}
 
     def close(self):
         self.p.stdin.close()
@@ -299,6 +301,12 @@ def main():
         f"{n['paced']['p99_us'] / 1000:.2f} ms |",
         f"| deliveries counted (of {PACED * FANOUT:,}) | "
         f"{f['paced']['count']:,} | {n['paced']['count']:,} |",
+        f"| one event to all {FANOUT:,}: median time, publish to last "
+        f"arrival | {f['paced']['span_us'] / 1000:.2f} ms | "
+        f"{n['paced']['span_us'] / 1000:.2f} ms |",
+        f"| one event: messages delivered per second | "
+        f"**{FANOUT / max(f['paced']['span_us'], 1) * 1e6:,.0f}** | "
+        f"{FANOUT / max(n['paced']['span_us'], 1) * 1e6:,.0f} |",
         f"| burst of {BURST} events: delivered (of {BURST * FANOUT:,}) | "
         f"{f['burst']['count']:,} | {n['burst']['count']:,} |",
         f"| burst: publishing took | {f['burst']['publish_s']:.2f} s | "

@@ -5,8 +5,10 @@
  * subscriber location, says "ready N" once all are subscribed, then reads
  * events: each carries "@T<unix ns>@" from its publisher, and the delay to
  * its arrival is recorded.  Commands on stdin: "stats" prints
- * "stats <count> <p50 us> <p99 us> <max us> <first ns> <last ns>" and
- * resets; end of input quits.
+ * "stats <count> <p50 us> <p99 us> <max us> <first ns> <last ns>
+ * <events> <median span us>" and resets; end of input quits.  The span of
+ * an event is from its publication to its last arrival, the time one
+ * event takes to reach every subscriber.
  *
  *   wsbench -p port -n conns -m feira|nchan -t tokens [-c channel]
  *
@@ -36,6 +38,7 @@
 #define BUF_SIZE     65536
 #define MAX_SAMPLES  (8 * 1024 * 1024)
 #define IN_FLIGHT    256
+#define EVENTS       16384
 
 
 typedef struct {
@@ -57,6 +60,10 @@ static size_t     nsamples;
 static int64_t    first_ns, last_ns;
 static char     **tokens, **ids;
 static int        ntokens;
+
+/* per event, by its publication time: the last arrival */
+static int64_t    ev_sent[EVENTS], ev_last[EVENTS];
+static size_t     nevents;
 
 
 static int64_t
@@ -286,6 +293,25 @@ on_message(conn_t *c, int opcode, char *p, size_t len)
     }
 
     last_ns = now;
+
+    /* open addressing on the publication time */
+    for (size_t h = (size_t) sent % EVENTS, k = 0; k < EVENTS;
+         h = (h + 1) % EVENTS, k++)
+    {
+        if (ev_sent[h] == sent) {
+            ev_last[h] = now;
+            break;
+        }
+
+        if (ev_sent[h] == 0) {
+            if (nevents < EVENTS / 2) {
+                ev_sent[h] = sent;
+                ev_last[h] = now;
+                nevents++;
+            }
+            break;
+        }
+    }
 }
 
 
@@ -401,9 +427,11 @@ cmp_u32(const void *a, const void *b)
 static void
 stats(void)
 {
-    uint32_t  p50, p99, max;
+    size_t     i, n;
+    uint32_t   p50, p99, max, span;
+    uint32_t  *spans;
 
-    p50 = p99 = max = 0;
+    p50 = p99 = max = span = 0;
 
     if (nsamples) {
         qsort(samples, nsamples, sizeof(uint32_t), cmp_u32);
@@ -412,12 +440,31 @@ stats(void)
         max = samples[nsamples - 1];
     }
 
-    printf("stats %zu %u %u %u %lld %lld\n", nsamples, p50, p99, max,
-           (long long) first_ns, (long long) last_ns);
+    spans = malloc(EVENTS * sizeof(uint32_t));
+    n = 0;
+
+    for (i = 0; spans && i < EVENTS; i++) {
+        if (ev_sent[i]) {
+            spans[n++] = (uint32_t) ((ev_last[i] - ev_sent[i]) / 1000);
+        }
+    }
+
+    if (n) {
+        qsort(spans, n, sizeof(uint32_t), cmp_u32);
+        span = spans[n / 2];
+    }
+
+    free(spans);
+
+    printf("stats %zu %u %u %u %lld %lld %zu %u\n", nsamples, p50, p99, max,
+           (long long) first_ns, (long long) last_ns, n, span);
     fflush(stdout);
 
     nsamples = 0;
     first_ns = last_ns = 0;
+    memset(ev_sent, 0, sizeof(ev_sent));
+    memset(ev_last, 0, sizeof(ev_last));
+    nevents = 0;
 }
 
 

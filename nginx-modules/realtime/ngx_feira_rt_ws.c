@@ -4,6 +4,10 @@
  * a bounded queue of outgoing frames shared between connections, the
  * ping/pong and close timers.
  *
+ * Frames are queued, and the queue is written by the connection's posted
+ * write event: everything an event loop iteration queued for a connection
+ * (a burst of events, an ack and its replay) goes in one writev().
+ *
  * Only event handlers tear a connection down (finalize); code that runs
  * for many connections at once (the fan-out, Redis replies) marks it and
  * posts its write event instead (abort).
@@ -14,6 +18,8 @@
 
 #define NGX_FEIRA_WS_READ_BUF     16384
 #define NGX_FEIRA_WS_READ_FAIR    65536
+#define NGX_FEIRA_WS_IOVS         64
+#define NGX_FEIRA_WS_FREE_MAX     4096
 
 
 static void ngx_feira_rt_ws_read_handler(ngx_event_t *rev);
@@ -29,6 +35,7 @@ static void ngx_feira_rt_ws_dispatch(ngx_feira_ws_t *ws, int opcode,
     u_char *data, size_t len);
 static void ngx_feira_rt_ws_queue(ngx_feira_ws_t *ws,
     ngx_feira_ws_msg_t *msg);
+static void ngx_feira_rt_ws_out_free(ngx_feira_ws_out_t *out);
 static void ngx_feira_rt_ws_frame(ngx_feira_ws_t *ws, int opcode,
     const u_char *payload, size_t len);
 static ngx_int_t ngx_feira_rt_ws_flush(ngx_feira_ws_t *ws);
@@ -38,9 +45,13 @@ static void ngx_feira_rt_ws_finalize(ngx_feira_ws_t *ws);
 
 
 /* per-worker state: the connections, and the buffer every read uses */
-static ngx_queue_t  ngx_feira_rt_ws_list;
-static ngx_uint_t   ngx_feira_rt_ws_list_ready;
-static u_char       ngx_feira_rt_ws_buf[NGX_FEIRA_WS_READ_BUF];
+static ngx_queue_t          ngx_feira_rt_ws_list;
+static ngx_uint_t           ngx_feira_rt_ws_list_ready;
+static u_char               ngx_feira_rt_ws_buf[NGX_FEIRA_WS_READ_BUF];
+
+/* queue entries are recycled: a fan-out needs one per connection */
+static ngx_feira_ws_out_t  *ngx_feira_rt_ws_free;
+static ngx_uint_t           ngx_feira_rt_ws_nfree;
 
 
 ngx_queue_t *
@@ -440,39 +451,19 @@ ngx_feira_rt_ws_send(ngx_feira_ws_t *ws, ngx_feira_ws_msg_t *msg)
 
 
 /*
- * Written at once while nothing waits before it; otherwise queued, and a
- * queue over feira_realtime_send_queue bytes drops the connection.
+ * Queued, and written by the posted write event; a queue over
+ * feira_realtime_send_queue bytes drops the connection.
  */
 
 static void
 ngx_feira_rt_ws_queue(ngx_feira_ws_t *ws, ngx_feira_ws_msg_t *msg)
 {
-    size_t               sent;
-    ssize_t              n;
     ngx_connection_t    *c;
     ngx_feira_ws_out_t  *out;
 
     c = ws->connection;
-    sent = 0;
 
-    if (ws->out == NULL && c->write->ready) {
-        n = c->send(c, msg->data, msg->len);
-
-        if (n == NGX_ERROR) {
-            ngx_feira_rt_ws_abort(ws);
-            return;
-        }
-
-        if (n > 0) {
-            if ((size_t) n == msg->len) {
-                return;
-            }
-
-            sent = (size_t) n;
-        }
-    }
-
-    if (ws->out_bytes + msg->len - sent > ws->conf->send_queue) {
+    if (ws->out_bytes + msg->len > ws->conf->send_queue) {
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "feira: realtime: client reads too slowly, "
                       "%uz bytes queued, dropped", ws->out_bytes);
@@ -480,29 +471,49 @@ ngx_feira_rt_ws_queue(ngx_feira_ws_t *ws, ngx_feira_ws_msg_t *msg)
         return;
     }
 
-    out = ngx_alloc(sizeof(ngx_feira_ws_out_t), c->log);
-    if (out == NULL) {
-        ngx_feira_rt_ws_abort(ws);
-        return;
+    out = ngx_feira_rt_ws_free;
+
+    if (out) {
+        ngx_feira_rt_ws_free = out->next;
+        ngx_feira_rt_ws_nfree--;
+
+    } else {
+        out = ngx_alloc(sizeof(ngx_feira_ws_out_t), c->log);
+        if (out == NULL) {
+            ngx_feira_rt_ws_abort(ws);
+            return;
+        }
     }
 
     msg->refs++;
 
     out->next = NULL;
     out->msg = msg;
-    out->sent = sent;
+    out->sent = 0;
 
     *ws->out_last = out;
     ws->out_last = &out->next;
-    ws->out_bytes += msg->len - sent;
+    ws->out_bytes += msg->len;
 
-    if (!c->write->timer_set) {
-        ngx_add_timer(c->write, ws->conf->send_timeout);
+    if (c->write->ready && !c->write->posted) {
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_feira_rt_ws_out_free(ngx_feira_ws_out_t *out)
+{
+    ngx_feira_rt_ws_msg_release(out->msg);
+
+    if (ngx_feira_rt_ws_nfree < NGX_FEIRA_WS_FREE_MAX) {
+        out->next = ngx_feira_rt_ws_free;
+        ngx_feira_rt_ws_free = out;
+        ngx_feira_rt_ws_nfree++;
+        return;
     }
 
-    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
-        ngx_feira_rt_ws_abort(ws);
-    }
+    ngx_free(out);
 }
 
 
@@ -668,43 +679,81 @@ ngx_feira_rt_ws_write_handler(ngx_event_t *wev)
 }
 
 
+/* the queue, up to NGX_FEIRA_WS_IOVS frames per writev() (or SSL) */
+
 static ngx_int_t
 ngx_feira_rt_ws_flush(ngx_feira_ws_t *ws)
 {
-    ssize_t              n;
+    off_t                sent;
+    size_t               n, left;
+    ngx_uint_t           i;
+    ngx_chain_t         *cl;
     ngx_connection_t    *c;
     ngx_feira_ws_out_t  *out;
+    ngx_buf_t            bufs[NGX_FEIRA_WS_IOVS];
+    ngx_chain_t          chain[NGX_FEIRA_WS_IOVS];
 
     c = ws->connection;
 
     while (ws->out) {
-        out = ws->out;
 
-        n = c->send(c, out->msg->data + out->sent, out->msg->len - out->sent);
+        if (!c->write->ready) {
+            return NGX_AGAIN;
+        }
 
-        if (n == NGX_ERROR) {
+        for (i = 0, out = ws->out;
+             out && i < NGX_FEIRA_WS_IOVS;
+             out = out->next, i++)
+        {
+            ngx_memzero(&bufs[i], sizeof(ngx_buf_t));
+            bufs[i].start = out->msg->data;
+            bufs[i].pos = out->msg->data + out->sent;
+            bufs[i].last = out->msg->data + out->msg->len;
+            bufs[i].end = bufs[i].last;
+            bufs[i].memory = 1;
+
+            chain[i].buf = &bufs[i];
+            chain[i].next = NULL;
+
+            if (i) {
+                chain[i - 1].next = &chain[i];
+            }
+        }
+
+        sent = c->sent;
+
+        cl = c->send_chain(c, chain, 0);
+
+        if (cl == NGX_CHAIN_ERROR) {
             return NGX_ERROR;
         }
 
-        if (n == NGX_AGAIN || n == 0) {
-            return NGX_AGAIN;
-        }
+        /* what went out, frame by frame */
 
-        out->sent += n;
+        n = (size_t) (c->sent - sent);
         ws->out_bytes -= n;
 
-        if (out->sent < out->msg->len) {
-            return NGX_AGAIN;
-        }
+        while (n && ws->out) {
+            out = ws->out;
+            left = out->msg->len - out->sent;
 
-        ws->out = out->next;
+            if (n < left) {
+                out->sent += n;
+                break;
+            }
+
+            n -= left;
+            ws->out = out->next;
+            ngx_feira_rt_ws_out_free(out);
+        }
 
         if (ws->out == NULL) {
             ws->out_last = &ws->out;
         }
 
-        ngx_feira_rt_ws_msg_release(out->msg);
-        ngx_free(out);
+        if (cl) {
+            return NGX_AGAIN;
+        }
     }
 
     return NGX_OK;
@@ -770,8 +819,7 @@ ngx_feira_rt_ws_finalize(ngx_feira_ws_t *ws)
     while (ws->out) {
         out = ws->out;
         ws->out = out->next;
-        ngx_feira_rt_ws_msg_release(out->msg);
-        ngx_free(out);
+        ngx_feira_rt_ws_out_free(out);
     }
 
     if (ws->msg) {
