@@ -73,7 +73,7 @@ install_python() {
     touch "$FEIRA_VENV/.stamp"
 }
 
-BENCH_PACKAGES=(libnginx-mod-http-js wrk)
+BENCH_PACKAGES=(libnginx-mod-http-js libnginx-mod-nchan wrk)
 
 install_bench() {
     APT_PACKAGES=("${BENCH_PACKAGES[@]}")

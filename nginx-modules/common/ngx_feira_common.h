@@ -135,6 +135,8 @@ ngx_feira_redis_t *ngx_feira_redis_create(ngx_cycle_t *cycle,
     ngx_http_feira_main_conf_t *fmcf, ngx_feira_redis_connect_pt on_connect,
     void *data, ngx_uint_t flags);
 void ngx_feira_redis_destroy(ngx_feira_redis_t *rc);
+/* not from a hiredis callback: a subscriber's user that finds it silent */
+void ngx_feira_redis_drop(ngx_feira_redis_t *rc);
 ngx_int_t ngx_feira_redis_command(ngx_feira_redis_t *rc, redisCallbackFn *fn,
     void *privdata, const char *format, ...);
 ngx_int_t ngx_feira_redis_commandargv(ngx_feira_redis_t *rc,

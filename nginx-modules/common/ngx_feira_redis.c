@@ -153,6 +153,22 @@ ngx_feira_redis_destroy(ngx_feira_redis_t *rc)
 }
 
 
+/* a connection its user found dead: dropped, and re-established */
+
+void
+ngx_feira_redis_drop(ngx_feira_redis_t *rc)
+{
+    if (rc->ac == NULL || rc->closing) {
+        return;
+    }
+
+    rc->alive = 0;
+
+    /* fails the pending commands; the disconnect callback reconnects */
+    redisAsyncFree(rc->ac);
+}
+
+
 ngx_int_t
 ngx_feira_redis_is_up(ngx_feira_redis_t *rc)
 {

@@ -12,6 +12,9 @@
  * hiredis 0.14 drops out of subscribed mode when the count of
  * subscriptions reaches zero, and aborts on the next reply: a control
  * channel of the worker's own stays subscribed for the connection's life.
+ * The worker publishes a heartbeat on it every second; a subscriber
+ * connection that stops hearing it (a silent network) is dropped and
+ * re-established.
  */
 
 #include "ngx_http_feira_realtime_module.h"
@@ -23,6 +26,8 @@
 #define NGX_FEIRA_RT_CHAN_UNSUBSCRIBING 3
 
 #define NGX_FEIRA_RT_RETRY              1000
+#define NGX_FEIRA_RT_HEARTBEAT          1000
+#define NGX_FEIRA_RT_SILENT             5000
 
 
 typedef struct {
@@ -49,6 +54,7 @@ static ngx_feira_ws_msg_t *ngx_feira_rt_hub_frame(ngx_str_t *channel,
     int64_t seq, ngx_str_t *event);
 static ngx_uint_t ngx_feira_rt_hub_event_kind(ngx_str_t *event);
 static void ngx_feira_rt_hub_retry(ngx_event_t *ev);
+static void ngx_feira_rt_hub_heartbeat(ngx_event_t *ev);
 static ngx_feira_rt_chan_t *ngx_feira_rt_hub_find(ngx_str_t *name,
     uint32_t hash);
 static void ngx_feira_rt_hub_free(ngx_feira_rt_chan_t *chan);
@@ -68,6 +74,9 @@ static ngx_rbtree_node_t    ngx_feira_rt_sentinel;
 static ngx_uint_t           ngx_feira_rt_up;
 static ngx_uint_t           ngx_feira_rt_retries;
 static ngx_event_t          ngx_feira_rt_retry_ev;
+static ngx_event_t          ngx_feira_rt_hb_ev;
+static ngx_msec_t           ngx_feira_rt_hb_heard;
+static ngx_uint_t           ngx_feira_rt_ctl_ok;
 static ngx_str_t            ngx_feira_rt_ctl;
 static u_char               ngx_feira_rt_ctl_buf[64];
 
@@ -98,6 +107,12 @@ ngx_feira_rt_hub_init(ngx_cycle_t *cycle)
     ngx_feira_rt_retry_ev.log = cycle->log;
     ngx_feira_rt_retry_ev.cancelable = 1;
 
+    ngx_feira_rt_ctl_ok = 0;
+    ngx_feira_rt_hb_ev.handler = ngx_feira_rt_hub_heartbeat;
+    ngx_feira_rt_hb_ev.log = cycle->log;
+    ngx_feira_rt_hb_ev.cancelable = 1;
+    ngx_add_timer(&ngx_feira_rt_hb_ev, NGX_FEIRA_RT_HEARTBEAT);
+
     ngx_feira_rt_sub_conn = ngx_feira_redis_create(cycle, fmcf,
                                                    ngx_feira_rt_hub_connected,
                                                    NULL,
@@ -115,6 +130,10 @@ ngx_feira_rt_hub_exit(void)
 
     if (ngx_feira_rt_retry_ev.timer_set) {
         ngx_del_timer(&ngx_feira_rt_retry_ev);
+    }
+
+    if (ngx_feira_rt_hb_ev.timer_set) {
+        ngx_del_timer(&ngx_feira_rt_hb_ev);
     }
 
     if (ngx_feira_rt_sub_conn) {
@@ -191,6 +210,7 @@ ngx_feira_rt_hub_lost(void)
     ngx_feira_rt_chan_t  *chan;
 
     ngx_feira_rt_up = 0;
+    ngx_feira_rt_ctl_ok = 0;
 
     root = ngx_feira_rt_chans.root;
     sentinel = ngx_feira_rt_chans.sentinel;
@@ -257,8 +277,16 @@ ngx_feira_rt_hub_reply(redisAsyncContext *ac, void *reply, void *privdata)
     pubsub.data = (u_char *) rr->element[1]->str;
     pubsub.len = rr->element[1]->len;
 
+    if (pubsub.len == ngx_feira_rt_ctl.len
+        && ngx_strncmp(pubsub.data, ngx_feira_rt_ctl.data, pubsub.len) == 0)
+    {
+        /* the control channel: subscribed, or a heartbeat */
+        ngx_feira_rt_ctl_ok = 1;
+        ngx_feira_rt_hb_heard = ngx_current_msec;
+        return;
+    }
+
     if (ngx_feira_rt_subject(&pubsub, &name) != NGX_OK) {
-        /* the control channel */
         return;
     }
 
@@ -857,6 +885,38 @@ ngx_feira_rt_hub_retry(ngx_event_t *ev)
             }
         }
     }
+}
+
+
+static void
+ngx_feira_rt_hub_heartbeat(ngx_event_t *ev)
+{
+    ngx_feira_redis_t  *main;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    main = ngx_feira_redis_main();
+
+    if (ngx_feira_rt_ctl_ok && ngx_feira_redis_is_up(main)) {
+
+        if (ngx_current_msec - ngx_feira_rt_hb_heard > NGX_FEIRA_RT_SILENT) {
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                          "feira: realtime: subscriber connection silent "
+                          "for %M ms, reconnecting",
+                          ngx_current_msec - ngx_feira_rt_hb_heard);
+            ngx_feira_rt_ctl_ok = 0;
+            ngx_feira_redis_drop(ngx_feira_rt_sub_conn);
+
+        } else {
+            (void) ngx_feira_redis_command(main, NULL, NULL, "PUBLISH %b h",
+                                           ngx_feira_rt_ctl.data,
+                                           ngx_feira_rt_ctl.len);
+        }
+    }
+
+    ngx_add_timer(ev, NGX_FEIRA_RT_HEARTBEAT);
 }
 
 

@@ -523,3 +523,23 @@ def test_the_scripts_of_docs_are_the_modules(name):
     literals = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1))
     script = "".join(literals).encode().decode("unicode_escape")
     assert script == docs_script(name)
+
+
+def test_killed_subscriber_connection_loses_nothing(rt):
+    me, tok = user(rt)
+    channel = f"user:{me}"
+    ws = WS.connect(rt.port, tok)
+    subscribe(ws, channel)
+    pub = Publisher()
+    pub.publish(channel, {"type": "n", "n": 1})
+    assert ws.recv_json()["seq"] == 1
+    # every pub/sub connection of Redis, nginx's included, is cut
+    pub.r.client_kill_filter(_type="pubsub")
+    for i in range(2, 6):
+        pub.publish(channel, {"type": "n", "n": i})
+    got = [ws.recv_json(timeout=10)["seq"] for _ in range(4)]
+    assert got == [2, 3, 4, 5]
+    assert ws.silent(0.5)
+    ws.shutdown()
+    assert "subscriber connection lost" in rt.log()
+    assert "silent for" not in rt.log()
