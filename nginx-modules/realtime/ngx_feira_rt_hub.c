@@ -730,6 +730,8 @@ ngx_feira_rt_hub_replayed(void *data, ngx_int_t rc, int64_t current,
             msg = NULL;
 
             if (ngx_feira_rt_hub_deliver(sub, seq, &event, &msg) != NGX_OK) {
+                /* out of memory: the client reconnects with its `since` */
+                ngx_feira_rt_ws_abort(ws);
                 return;
             }
 
