@@ -59,6 +59,7 @@ typedef struct {
 } ngx_feira_presence_op_t;
 
 
+static ngx_http_feira_main_conf_t *ngx_feira_rt_conf(void);
 static void ngx_feira_rt_publish_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_feira_rt_replay_reply(redisAsyncContext *ac, void *reply,
