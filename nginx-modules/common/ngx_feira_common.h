@@ -21,6 +21,9 @@
 
 #define NGX_FEIRA_DEFAULT_BODY_LIMIT  (64 * 1024)
 
+/* not in nginx 1.22 */
+#define NGX_HTTP_UNPROCESSABLE_ENTITY  422
+
 
 typedef struct {
     ngx_str_t                  mongo_uri;
