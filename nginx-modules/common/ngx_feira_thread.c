@@ -58,6 +58,7 @@ ngx_feira_thread_post(ngx_http_request_t *r, ngx_feira_job_pt job,
     }
 
     r->main->blocked++;
+    ngx_feira_stats_job_posted();
 
     return NGX_OK;
 }
@@ -68,6 +69,7 @@ ngx_feira_thread_handler(void *data, ngx_log_t *log)
 {
     ngx_feira_thread_ctx_t  *ctx = data;
 
+    ngx_feira_stats_job_started();
     ctx->job(ctx->data);
 }
 
@@ -86,6 +88,7 @@ ngx_feira_thread_event_handler(ngx_event_t *ev)
     ngx_http_set_log_request(c->log, r);
 
     r->main->blocked--;
+    ngx_feira_stats_job_done();
 
     ctx->done(r, ctx->data);
 
