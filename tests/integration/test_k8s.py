@@ -193,6 +193,21 @@ def test_configmap_nginx_conf_passes_nginx_t_with_the_built_modules():
     assert r.returncode == 0, r.stderr
 
 
+# -l name: (Debian 12 package to build with, package to run with)
+LIBRARIES = {
+    "mongoc-1.0": ("libmongoc-dev", "libmongoc-1.0-0"),
+    "bson-1.0": ("libbson-dev", "libbson-1.0-0"),
+    "hiredis": ("libhiredis-dev", "libhiredis0.14"),
+    "rdkafka": ("librdkafka-dev", "librdkafka1"),
+    "jansson": ("libjansson-dev", "libjansson4"),
+    "jwt": ("libjwt-dev", "libjwt0"),
+    "argon2": ("libargon2-dev", "libargon2-1"),
+    "ssl": ("libssl-dev", "libssl3"),
+    "crypto": ("libssl-dev", "libssl3"),
+    "curl": ("libcurl4-openssl-dev", "libcurl4"),
+}
+
+
 def dockerfile(name):
     with open(os.path.join(K8S, "images", name)) as f:
         return f.read()
@@ -214,15 +229,17 @@ def test_nginx_dockerfile_builds_like_the_makefile():
     # the very nginx version the modules were built against
     assert "dpkg-query -W -f='${Version}' nginx-dev" in text
     assert '"nginx=$(cat /tmp/nginx-version)"' in text
-    # every build package of the Makefile's installer is in the build stage
-    with open(os.path.join(SCRIPTS, "install-deps.sh")) as f:
-        apt = re.search(r"APT_PACKAGES=\((.*?)\)", f.read(), re.S).group(1)
-    build_stage = text.split("FROM debian:12-slim")[0]
-    for pkg in apt.split():
-        # module build packages (cmocka is for the unit tests only)
-        if (pkg.endswith("-dev") and pkg != "libcmocka-dev") \
-                or pkg in ("nginx", "pkg-config"):
-            assert pkg in build_stage, pkg
+    # every library the modules link (config's ngx_module_libs) has its
+    # -dev package in the build stage and its runtime package in the image
+    with open(os.path.join(ROOT, "config")) as f:
+        libs = set(re.findall(r"-l([\w.+-]+)", f.read()))
+    assert libs
+    build_stage, runtime = text.split("FROM debian:12-slim")
+    for lib in sorted(libs):
+        assert lib in LIBRARIES, f"-l{lib}: add it to LIBRARIES and the image"
+        dev, run = LIBRARIES[lib]
+        assert dev in build_stage, dev
+        assert run in runtime, run
     assert re.search(r"^USER 10001", text, re.M)
     assert "nginx -t" in text and "STOPSIGNAL SIGQUIT" in text
     # the entrypoint substitutes the names of scripts/render-conf.sh
