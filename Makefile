@@ -42,9 +42,16 @@ $(BUILD)/nginx/.configured: CFG_CC = $(CC_OPT)
 $(BUILD)/asan/.configured: CFG_CC = $(ASAN_OPT)
 $(BUILD)/asan/.configured: CFG_LD = $(ASAN_LD)
 
+# the modules are installed into build/modules by rename, never rewritten in
+# place: a running nginx keeps the files it mapped
 $(BUILD)/nginx/.built: $(BUILD)/nginx/.configured $(MODULE_SRCS) conf/nginx.conf
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
-	@scripts/check-conf.sh $(BUILD)/nginx/objs
+	@mkdir -p $(BUILD)/modules
+	@for so in $(BUILD)/nginx/objs/*.so; do \
+	    cp $$so $(BUILD)/modules/.tmp.so && \
+	    mv -f $(BUILD)/modules/.tmp.so $(BUILD)/modules/$${so##*/}; \
+	done
+	@scripts/check-conf.sh $(BUILD)/modules
 	@touch $@
 
 $(BUILD)/asan/.built: $(BUILD)/asan/.configured $(MODULE_SRCS)

@@ -18,10 +18,21 @@ export FEIRA_CONF_DIR=$FEIRA_ROOT/conf
 export FEIRA_MONGO_URI=${MONGO_URI:?}
 export FEIRA_REDIS=${REDIS_ADDR:?}
 export FEIRA_KAFKA_BROKERS=${KAFKA_BROKERS:?}
+# shared by every nginx of a stack, so that their tokens are interchangeable
+export FEIRA_SECRETS_DIR=${FEIRA_SECRETS_DIR:-${STACK_DIR:-$FEIRA_NGINX_DIR}/secrets}
 
 mkdir -p "$FEIRA_NGINX_DIR/tmp" "$FEIRA_NGINX_DIR/logs" \
          "$FEIRA_NGINX_DIR/conf.d" "$FEIRA_NGINX_DIR/server.d"
-envsubst '${FEIRA_NGINX_DIR} ${FEIRA_HTTP_PORT} ${FEIRA_WORKERS}
+# secrets are made once, never committed
+mkdir -p "$FEIRA_SECRETS_DIR"
+chmod 700 "$FEIRA_SECRETS_DIR"
+for f in jwt-secret admin-password; do
+    if [ ! -s "$FEIRA_SECRETS_DIR/$f" ]; then
+        (umask 077; head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$FEIRA_SECRETS_DIR/$f")
+    fi
+done
+
+envsubst '${FEIRA_NGINX_DIR} ${FEIRA_SECRETS_DIR} ${FEIRA_HTTP_PORT} ${FEIRA_WORKERS}
           ${FEIRA_MODULES_DIR} ${FEIRA_CONF_DIR} ${FEIRA_MONGO_URI}
           ${FEIRA_REDIS} ${FEIRA_KAFKA_BROKERS}' \
     < "$1" > "$FEIRA_NGINX_DIR/nginx.conf"

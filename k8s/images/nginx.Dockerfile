@@ -55,11 +55,13 @@ RUN { echo "load_module /usr/lib/nginx/modules/ngx_http_feira_common_module.so;"
       echo "events {}"; } > /tmp/modules.conf \
  && nginx -t -q -e stderr -c /tmp/modules.conf \
  && rm /tmp/modules.conf
-# conf (ConfigMap) in /etc/feira, everything written under /tmp/nginx (an
+# conf (ConfigMap) in /etc/feira/conf, secrets in /etc/feira/secrets,
+# everything written under /tmp/nginx (an
 # emptyDir): the root file system can be read-only
 ENV FEIRA_MODULES_DIR=/usr/lib/nginx/modules \
     FEIRA_NGINX_DIR=/tmp/nginx \
-    FEIRA_CONF_TEMPLATE=/etc/feira/nginx.conf \
+    FEIRA_SECRETS_DIR=/etc/feira/secrets \
+    FEIRA_CONF_TEMPLATE=/etc/feira/conf/nginx.conf \
     FEIRA_HTTP_PORT=8080 \
     FEIRA_WORKERS=auto
 USER 10001:10001

@@ -6,11 +6,6 @@
 #include "ngx_feira_common.h"
 
 
-typedef struct {
-    ngx_feira_body_pt   handler;
-} ngx_feira_body_ctx_t;
-
-
 static void ngx_feira_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_feira_body_is_json(ngx_http_request_t *r);
 static void ngx_feira_body_fail(ngx_http_request_t *r, ngx_uint_t status,
@@ -21,7 +16,7 @@ ngx_int_t
 ngx_feira_read_json_body(ngx_http_request_t *r, ngx_feira_body_pt handler)
 {
     ngx_int_t                   rc;
-    ngx_feira_body_ctx_t       *ctx;
+    ngx_feira_ctx_t            *ctx;
     ngx_http_feira_loc_conf_t  *flcf;
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_feira_common_module);
@@ -45,13 +40,12 @@ ngx_feira_read_json_body(ngx_http_request_t *r, ngx_feira_body_pt handler)
                                       "the request body is too large", NULL);
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_feira_body_ctx_t));
+    ctx = ngx_feira_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->handler = handler;
-    ngx_http_set_ctx(r, ctx, ngx_http_feira_common_module);
+    ctx->body_handler = handler;
 
     r->request_body_in_single_buf = 1;
 
@@ -74,7 +68,7 @@ ngx_feira_body_handler(ngx_http_request_t *r)
     ngx_buf_t                  *b;
     ngx_chain_t                *cl;
     json_error_t                err;
-    ngx_feira_body_ctx_t       *ctx;
+    ngx_feira_ctx_t            *ctx;
     ngx_http_feira_loc_conf_t  *flcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_feira_common_module);
@@ -144,7 +138,7 @@ ngx_feira_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    ctx->handler(r, json);
+    ctx->body_handler(r, json);
 }
 
 

@@ -42,7 +42,32 @@ typedef struct {
 } ngx_http_feira_loc_conf_t;
 
 
+/* who is calling: set by feira_auth in the access phase */
+typedef struct {
+    ngx_str_t                  id;            /* 24 hex */
+    ngx_str_t                  role;          /* client, provider, admin */
+    ngx_str_t                  jti;
+    ngx_str_t                  sid;           /* refresh token family */
+    time_t                     iat;
+    time_t                     exp;
+} ngx_feira_identity_t;
+
+
+typedef void (*ngx_feira_body_pt)(ngx_http_request_t *r, json_t *body);
+
+
+/* per-request state of the shared library */
+typedef struct {
+    ngx_feira_body_pt          body_handler;
+    ngx_feira_identity_t      *identity;
+} ngx_feira_ctx_t;
+
+
 extern ngx_module_t  ngx_http_feira_common_module;
+
+
+ngx_feira_ctx_t *ngx_feira_ctx(ngx_http_request_t *r);
+ngx_feira_identity_t *ngx_feira_identity(ngx_http_request_t *r);
 
 
 /* replies: ngx_feira_json.c */
@@ -52,13 +77,14 @@ ngx_int_t ngx_feira_send_json(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_feira_send_problem(ngx_http_request_t *r, ngx_uint_t status,
     const char *detail, ngx_feira_errors_t *errors);
 ngx_int_t ngx_feira_send_not_allowed(ngx_http_request_t *r, char *allow);
+/* the key and value are not copied: static or from the request pool */
+ngx_table_elt_t *ngx_feira_add_header(ngx_http_request_t *r, char *key,
+    u_char *value, size_t len);
 ngx_int_t ngx_feira_json_cleanup_add(ngx_pool_t *pool, json_t *json);
 const char *ngx_feira_status_title(ngx_uint_t status);
 
 
 /* request bodies: ngx_feira_body.c */
-
-typedef void (*ngx_feira_body_pt)(ngx_http_request_t *r, json_t *body);
 
 ngx_int_t ngx_feira_read_json_body(ngx_http_request_t *r,
     ngx_feira_body_pt handler);
@@ -73,6 +99,10 @@ typedef void (*ngx_feira_done_pt)(ngx_http_request_t *r, void *data);
 
 ngx_int_t ngx_feira_thread_post(ngx_http_request_t *r, ngx_feira_job_pt job,
     ngx_feira_done_pt done, void *data);
+
+/* the same outside any request (start-up work); done gets r == NULL */
+ngx_int_t ngx_feira_thread_post_cycle(ngx_cycle_t *cycle,
+    ngx_feira_job_pt job, ngx_feira_done_pt done, void *data);
 
 
 /* MongoDB: ngx_feira_mongo.c; only from a job in a pool thread */
@@ -94,9 +124,15 @@ typedef struct ngx_feira_redis_s  ngx_feira_redis_t;
 /* called on the event loop after each (re)connection */
 typedef void (*ngx_feira_redis_connect_pt)(ngx_feira_redis_t *rc, void *data);
 
+/*
+ * A subscriber connection (SUBSCRIBE) gets no PINGs: hiredis cannot match
+ * their answers in subscribed mode; its user checks the feed itself.
+ */
+#define NGX_FEIRA_REDIS_SUBSCRIBER  1
+
 ngx_feira_redis_t *ngx_feira_redis_create(ngx_cycle_t *cycle,
     ngx_http_feira_main_conf_t *fmcf, ngx_feira_redis_connect_pt on_connect,
-    void *data);
+    void *data, ngx_uint_t flags);
 void ngx_feira_redis_destroy(ngx_feira_redis_t *rc);
 ngx_int_t ngx_feira_redis_command(ngx_feira_redis_t *rc, redisCallbackFn *fn,
     void *privdata, const char *format, ...);

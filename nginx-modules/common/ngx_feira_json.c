@@ -95,6 +95,11 @@ ngx_feira_send_problem(ngx_http_request_t *r, ngx_uint_t status,
     json_t    *body, *list, *item;
     ngx_int_t  rc;
 
+    /* an unread body must not be taken for the next request */
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     body = json_pack("{s:s, s:s, s:I, s:s}",
                      "type", "about:blank",
                      "title", ngx_feira_status_title(status),
@@ -133,24 +138,36 @@ ngx_feira_send_problem(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-ngx_int_t
-ngx_feira_send_not_allowed(ngx_http_request_t *r, char *allow)
+ngx_table_elt_t *
+ngx_feira_add_header(ngx_http_request_t *r, char *key, u_char *value,
+    size_t len)
 {
     ngx_table_elt_t  *h;
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     h->hash = 1;
-    ngx_str_set(&h->key, "Allow");
-    h->value.data = (u_char *) allow;
-    h->value.len = ngx_strlen(allow);
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = value;
+    h->value.len = len;
+
+    return h;
+}
+
+
+ngx_int_t
+ngx_feira_send_not_allowed(ngx_http_request_t *r, char *allow)
+{
+    if (ngx_feira_add_header(r, "Allow", (u_char *) allow,
+                             ngx_strlen(allow))
+        == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_feira_send_problem(r, NGX_HTTP_NOT_ALLOWED,
                                   "method not allowed here", NULL);

@@ -30,6 +30,7 @@ struct ngx_feira_redis_s {
     ngx_feira_redis_connect_pt   on_connect;
     void                        *data;
 
+    unsigned                     subscriber:1;
     unsigned                     connected:1;
     unsigned                     ping_inflight:1;
     unsigned                     alive:1;
@@ -69,7 +70,8 @@ ngx_feira_redis_init_process(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
-    ngx_feira_redis_default = ngx_feira_redis_create(cycle, fmcf, NULL, NULL);
+    ngx_feira_redis_default = ngx_feira_redis_create(cycle, fmcf, NULL, NULL,
+                                                     0);
 
     return ngx_feira_redis_default ? NGX_OK : NGX_ERROR;
 }
@@ -94,7 +96,7 @@ ngx_feira_redis_main(void)
 
 ngx_feira_redis_t *
 ngx_feira_redis_create(ngx_cycle_t *cycle, ngx_http_feira_main_conf_t *fmcf,
-    ngx_feira_redis_connect_pt on_connect, void *data)
+    ngx_feira_redis_connect_pt on_connect, void *data, ngx_uint_t flags)
 {
     ngx_feira_redis_t  *rc;
 
@@ -108,6 +110,7 @@ ngx_feira_redis_create(ngx_cycle_t *cycle, ngx_http_feira_main_conf_t *fmcf,
     rc->on_connect = on_connect;
     rc->data = data;
     rc->backoff = NGX_FEIRA_REDIS_BACKOFF_MIN;
+    rc->subscriber = (flags & NGX_FEIRA_REDIS_SUBSCRIBER) ? 1 : 0;
 
     rc->reconnect.handler = ngx_feira_redis_reconnect_handler;
     rc->reconnect.data = rc;
@@ -121,7 +124,9 @@ ngx_feira_redis_create(ngx_cycle_t *cycle, ngx_http_feira_main_conf_t *fmcf,
 
     ngx_feira_redis_connect(rc);
 
-    ngx_add_timer(&rc->ping, NGX_FEIRA_REDIS_PING_INTERVAL);
+    if (!rc->subscriber) {
+        ngx_add_timer(&rc->ping, NGX_FEIRA_REDIS_PING_INTERVAL);
+    }
 
     return rc;
 }

@@ -6,6 +6,7 @@
 #include "ngx_feira_common.h"
 
 
+static void ngx_feira_stats_move(ngx_atomic_t *from, ngx_atomic_t *to);
 static void ngx_feira_stats_mongo_observe(int64_t usec);
 static void ngx_feira_stats_mongo_succeeded(
     const mongoc_apm_command_succeeded_t *event);
@@ -28,7 +29,48 @@ ngx_feira_stats_t         *ngx_feira_stats_worker = &ngx_feira_stats_local;
 void
 ngx_feira_stats_attach(ngx_feira_stats_t *slot)
 {
-    ngx_feira_stats_worker = slot ? slot : &ngx_feira_stats_local;
+    ngx_uint_t          i, n;
+    ngx_atomic_t       *from, *to;
+    ngx_feira_stats_t  *local;
+
+    local = &ngx_feira_stats_local;
+
+    if (slot == NULL) {
+        ngx_feira_stats_worker = local;
+        return;
+    }
+
+    ngx_feira_stats_worker = slot;
+    ngx_memory_barrier();
+
+    /*
+     * What the worker counted before feira_metrics attached its slot
+     * (start-up jobs of other modules' init_process) moves into the slot,
+     * so that the gauges come back to zero when those jobs are done.
+     */
+
+    from = &local->redis_reconnects;
+    to = &slot->redis_reconnects;
+    n = (sizeof(ngx_feira_stats_t) - offsetof(ngx_feira_stats_t,
+                                              redis_reconnects))
+        / sizeof(ngx_atomic_t);
+
+    for (i = 0; i < n; i++) {
+        ngx_feira_stats_move(&from[i], &to[i]);
+    }
+}
+
+
+static void
+ngx_feira_stats_move(ngx_atomic_t *from, ngx_atomic_t *to)
+{
+    ngx_atomic_uint_t  v;
+
+    do {
+        v = *from;
+    } while (!ngx_atomic_cmp_set(from, v, 0));
+
+    (void) ngx_atomic_fetch_add(to, (ngx_atomic_int_t) v);
 }
 
 

@@ -25,6 +25,8 @@
  * atomic operation, from the event loop or from a pool thread.
  */
 
+/* every field after pid is an ngx_atomic_t: ngx_feira_stats_attach() */
+
 typedef struct {
     ngx_atomic_t   pid;                     /* 0: the slot is free */
 

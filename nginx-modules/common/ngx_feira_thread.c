@@ -20,6 +20,7 @@ typedef struct {
 
 static void ngx_feira_thread_handler(void *data, ngx_log_t *log);
 static void ngx_feira_thread_event_handler(ngx_event_t *ev);
+static void ngx_feira_thread_cycle_handler(ngx_event_t *ev);
 
 
 ngx_int_t
@@ -93,4 +94,63 @@ ngx_feira_thread_event_handler(ngx_event_t *ev)
     ctx->done(r, ctx->data);
 
     ngx_http_run_posted_requests(c);
+}
+
+
+ngx_int_t
+ngx_feira_thread_post_cycle(ngx_cycle_t *cycle, ngx_feira_job_pt job,
+    ngx_feira_done_pt done, void *data)
+{
+    ngx_thread_task_t           *task;
+    ngx_feira_thread_ctx_t      *ctx;
+    ngx_http_feira_main_conf_t  *fmcf;
+
+    fmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_feira_common_module);
+    if (fmcf == NULL || fmcf->thread_pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* freed by the completion handler: start-up work has no request pool */
+    task = ngx_calloc(sizeof(ngx_thread_task_t)
+                      + sizeof(ngx_feira_thread_ctx_t), cycle->log);
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx = (ngx_feira_thread_ctx_t *) (task + 1);
+    ctx->job = job;
+    ctx->done = done;
+    ctx->data = data;
+
+    task->ctx = ctx;
+    task->handler = ngx_feira_thread_handler;
+    task->event.data = task;
+    task->event.handler = ngx_feira_thread_cycle_handler;
+    task->event.log = cycle->log;
+
+    if (ngx_thread_task_post(fmcf->thread_pool, task) != NGX_OK) {
+        ngx_free(task);
+        return NGX_ERROR;
+    }
+
+    ngx_feira_stats_job_posted();
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_feira_thread_cycle_handler(ngx_event_t *ev)
+{
+    ngx_thread_task_t       *task = ev->data;
+    ngx_feira_thread_ctx_t  *ctx = task->ctx;
+
+    ngx_feira_stats_job_done();
+
+    if (ctx->done) {
+        ctx->done(NULL, ctx->data);
+    }
+
+    ngx_free(task);
 }

@@ -388,6 +388,37 @@ ngx_http_feira_kafka_brokers(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+ngx_feira_ctx_t *
+ngx_feira_ctx(ngx_http_request_t *r)
+{
+    ngx_feira_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_feira_common_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_feira_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_feira_common_module);
+    }
+
+    return ctx;
+}
+
+
+ngx_feira_identity_t *
+ngx_feira_identity(ngx_http_request_t *r)
+{
+    ngx_feira_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_feira_common_module);
+
+    return ctx ? ctx->identity : NULL;
+}
+
+
 static ngx_int_t
 ngx_http_feira_init_process(ngx_cycle_t *cycle)
 {

@@ -11,13 +11,15 @@ def nginx_factory():
     started = []
 
     def make(template="conf/nginx.conf", workers=1, env=None, start=True,
-             conf=None, server_conf=None):
+             conf=None, server_conf=None, directives=None):
         n = Nginx(template=template, workers=workers, env=env)
         started.append(n)
         if conf:
             n.add_conf("test.conf", conf)
         if server_conf:
             n.add_conf("test.conf", server_conf, server=True)
+        for name, value in (directives or {}).items():
+            n.set_directive(name, value)
         return n.start() if start else n
 
     yield make

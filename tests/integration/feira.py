@@ -100,6 +100,18 @@ class Nginx:
         with open(os.path.join(self.dir, sub, name), "w") as f:
             f.write(text)
 
+    def set_directive(self, name, value):
+        """Replaces the value of a directive in the rendered nginx.conf
+        (it must appear exactly once); call before start()."""
+        import re
+        with open(self.conf) as f:
+            text = f.read()
+        text, n = re.subn(rf"^(\s*){name}\s+[^;]*;", rf"\g<1>{name} {value};",
+                          text, flags=re.M)
+        assert n == 1, f"{name} appears {n} times"
+        with open(self.conf, "w") as f:
+            f.write(text)
+
     def cmd(self, *args):
         return ["nginx", "-p", self.dir, "-c", self.conf,
                 "-e", self.error_log, *args]
@@ -122,10 +134,14 @@ class Nginx:
     def reload(self):
         subprocess.run(self.cmd("-s", "reload"), check=True, env=self.env)
 
-    def get(self, path, **kw):
+    def get(self, path, token=None, **kw):
+        if token:
+            kw.setdefault("headers", {})["Authorization"] = f"Bearer {token}"
         return request(self.port, "GET", path, **kw)
 
-    def post(self, path, body=None, **kw):
+    def post(self, path, body=None, token=None, **kw):
+        if token:
+            kw.setdefault("headers", {})["Authorization"] = f"Bearer {token}"
         return request(self.port, "POST", path, body=body, **kw)
 
     def log(self):

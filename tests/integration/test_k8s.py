@@ -83,6 +83,10 @@ def test_secrets_are_templates_only():
     # every secret a pod reads is in the template
     keys = set(secrets[0]["stringData"])
     for d in of_kind("Deployment"):
+        for v in d["spec"]["template"]["spec"].get("volumes", []):
+            if "secret" in v:
+                assert v["secret"]["secretName"] == "feira-secrets"
+                assert {i["key"] for i in v["secret"]["items"]} <= keys
         for c in d["spec"]["template"]["spec"]["containers"]:
             for e in c.get("env", []):
                 ref = e.get("valueFrom", {}).get("secretKeyRef")
