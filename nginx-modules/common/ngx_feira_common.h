@@ -17,6 +17,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "ngx_feira_validate.h"
+#include "ngx_feira_stats.h"
 
 
 #define NGX_FEIRA_DEFAULT_BODY_LIMIT  (64 * 1024)

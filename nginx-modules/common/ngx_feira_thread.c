@@ -59,6 +59,7 @@ ngx_feira_thread_post(ngx_http_request_t *r, ngx_feira_job_pt job,
     }
 
     r->main->blocked++;
+    ngx_feira_stats_job_posted();
 
     return NGX_OK;
 }
@@ -69,6 +70,7 @@ ngx_feira_thread_handler(void *data, ngx_log_t *log)
 {
     ngx_feira_thread_ctx_t  *ctx = data;
 
+    ngx_feira_stats_job_started();
     ctx->job(ctx->data);
 }
 
@@ -87,6 +89,7 @@ ngx_feira_thread_event_handler(ngx_event_t *ev)
     ngx_http_set_log_request(c->log, r);
 
     r->main->blocked--;
+    ngx_feira_stats_job_done();
 
     ctx->done(r, ctx->data);
 
@@ -131,6 +134,8 @@ ngx_feira_thread_post_cycle(ngx_cycle_t *cycle, ngx_feira_job_pt job,
         return NGX_ERROR;
     }
 
+    ngx_feira_stats_job_posted();
+
     return NGX_OK;
 }
 
@@ -140,6 +145,8 @@ ngx_feira_thread_cycle_handler(ngx_event_t *ev)
 {
     ngx_thread_task_t       *task = ev->data;
     ngx_feira_thread_ctx_t  *ctx = task->ctx;
+
+    ngx_feira_stats_job_done();
 
     if (ctx->done) {
         ctx->done(NULL, ctx->data);
