@@ -41,8 +41,8 @@ def test_every_operation_has_an_id_and_problem_errors():
             assert op.get("operationId"), f"{method} {path}"
             for status, resp in op["responses"].items():
                 # nginx's own access checks (allow/deny) answer without a body
-                if int(status) >= 400 and "content" in str(resp) \
-                        or "$ref" in resp:
+                if int(status) >= 400 and ("content" in resp
+                                           or "$ref" in resp):
                     text = str(resp)
                     assert "Problem" in text or "Unauthorized" in text, \
                         f"{method} {path} {status}"
