@@ -3,7 +3,7 @@
 # Debian packages, the Kafka broker jars (Maven), FerretDB (Go) and the
 # Python test tools.  Each step says what it does; a second run is quick.
 #
-# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|python|bench]
+# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|python|bench|fuzz]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -81,6 +81,13 @@ install_bench() {
     install_packages
 }
 
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+
+install_fuzz() {
+    APT_PACKAGES=("${FUZZ_PACKAGES[@]}")
+    install_packages
+}
+
 what=${1:-all}
 case $what in
     packages) install_packages ;;
@@ -88,6 +95,7 @@ case $what in
     ferretdb) install_ferretdb ;;
     python)   install_python ;;
     bench)    install_bench ;;
+    fuzz)     install_fuzz ;;
     all)      install_packages; install_kafka; install_ferretdb; install_python ;;
-    *)        die "usage: $0 [all|packages|kafka|ferretdb|python|bench]" ;;
+    *)        die "usage: $0 [all|packages|kafka|ferretdb|python|bench|fuzz]" ;;
 esac

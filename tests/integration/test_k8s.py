@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from feira import ROOT, SCRIPTS, stack_env
+from feira import ROOT, SCRIPTS, sanitizer_env, stack_env
 
 K8S = os.path.join(ROOT, "k8s")
 KUBE_VERSION = "1.30.0"
@@ -192,7 +192,8 @@ def test_configmap_nginx_conf_passes_nginx_t_with_the_built_modules():
     conf = os.path.join(d, "nginx", "nginx.conf")
     r = subprocess.run(["nginx", "-t", "-p", os.path.join(d, "nginx"),
                         "-c", conf, "-e", "stderr"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True,
+                       env=sanitizer_env(env, d))
     subprocess.run(["rm", "-rf", d])
     assert r.returncode == 0, r.stderr
 

@@ -322,7 +322,7 @@ def test_bad_metrics_configuration_fails_nginx_t(edit, message):
         assert count == 1
         with open(n.conf, "w") as f:
             f.write(conf)
-        r = subprocess.run(n.cmd("-t"), capture_output=True, text=True)
+        r = n.test_config()
         assert r.returncode != 0
         assert message in r.stderr, r.stderr
     finally:
