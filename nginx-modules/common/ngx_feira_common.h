@@ -93,6 +93,25 @@ ngx_int_t ngx_feira_read_json_body(ngx_http_request_t *r,
     ngx_feira_body_pt handler);
 
 
+/* times: ngx_feira_time.c */
+
+void ngx_feira_rfc3339(int64_t ms, char *buf, size_t size);
+
+
+/* lists: ngx_feira_page.c */
+
+#define NGX_FEIRA_PAGE_DEFAULT  20
+#define NGX_FEIRA_PAGE_MAX      100
+
+typedef struct {
+    ngx_uint_t                 limit;
+    u_char                     cursor[25];    /* "" or 24 hex, lower case */
+} ngx_feira_page_t;
+
+ngx_int_t ngx_feira_page_parse(ngx_http_request_t *r, ngx_feira_page_t *page,
+    ngx_feira_errors_t *errs);
+
+
 /* blocking work in the thread pool: ngx_feira_thread.c */
 
 /* runs in a pool thread: no nginx pools, no event loop */
