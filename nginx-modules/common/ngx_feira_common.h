@@ -34,6 +34,7 @@ typedef struct {
     ngx_str_t                  kafka_brokers;
     ngx_str_t                  thread_pool_name;
     ngx_thread_pool_t         *thread_pool;
+    ngx_int_t                  thread_nice;
     ngx_msec_t                 redis_timeout;
     ngx_msec_t                 kafka_timeout;
     ngx_msec_t                 mongo_timeout;
