@@ -6,7 +6,8 @@
 #   make test     unit tests, then the integration suite on its own stack
 #   make asan     the modules with AddressSanitizer and UBSan (build/asan/)
 #   make bench    benchmarks, written to docs/benchmarks.md
-#   make fuzz     the libFuzzer targets, FUZZ_SECONDS each (default 60)
+#   make test-asan  the integration suite against the sanitizer build
+#   make fuzz     the libFuzzer targets (FUZZ_SECONDS each, default 30)
 
 SHELL       := /bin/bash
 ROOT        := $(CURDIR)
@@ -18,12 +19,11 @@ ASAN_OPT    := -Wall -Wextra -Werror -O1 -g -fno-omit-frame-pointer \
 ASAN_LD     := -fsanitize=address,undefined
 MODULE_SRCS := config $(shell find nginx-modules -name '*.[ch]')
 PYTEST_ARGS ?=
-FUZZ_SECONDS ?= 60
 
 export PATH := $(BUILD)/bin:$(PATH)
 
-.PHONY: all build asan deps run stop status test unit integration bench fuzz \
-        clean
+.PHONY: all build asan deps run stop status test unit integration bench \
+        test-asan fuzz clean
 
 all: build
 
@@ -65,6 +65,11 @@ $(BUILD)/nginx/.built: $(BUILD)/nginx/.configured $(MODULE_SRCS) conf/nginx.conf
 
 $(BUILD)/asan/.built: $(BUILD)/asan/.configured $(MODULE_SRCS)
 	cd $(BUILD)/asan && $(MAKE) -f objs/Makefile $(MODULES_SO)
+	@mkdir -p $(BUILD)/asan-modules
+	@for so in $(BUILD)/asan/objs/*.so; do \
+	    cp $$so $(BUILD)/asan-modules/.tmp.so && \
+	    mv -f $(BUILD)/asan-modules/.tmp.so $(BUILD)/asan-modules/$${so##*/}; \
+	done
 	@touch $@
 
 build: $(BUILD)/nginx/.built
@@ -90,14 +95,24 @@ integration: deps build
 test: deps build
 	$(MAKE) unit
 	@scripts/test-integration.sh $(PYTEST_ARGS)
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# the integration suite against the ASan/UBSan build of the modules; a
+# sanitizer report in any nginx's logs fails the test that ran it
+test-asan: deps asan
+	FEIRA_MODULES_DIR=$(BUILD)/asan-modules FEIRA_ASAN=1 \
+	    scripts/test-integration.sh $(PYTEST_ARGS)
+
+# every libFuzzer target for FUZZ_SECONDS (make test: 30 s each)
+FUZZ_SECONDS ?= 30
+
+fuzz:
+	@scripts/install-deps.sh fuzz
+	$(MAKE) -C fuzz run BUILD=$(BUILD)/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 # speed, as ratios to nginx's own return 200 in the same run
 bench: deps build
 	@bench/run.sh
 
-fuzz:
-	@scripts/install-deps.sh fuzz
-	$(MAKE) -C fuzz BUILD=$(BUILD)/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) run
-
 clean:
-	rm -rf $(BUILD)/nginx $(BUILD)/asan $(BUILD)/unit
+	rm -rf $(BUILD)/nginx $(BUILD)/asan $(BUILD)/unit $(BUILD)/fuzz

@@ -12,6 +12,7 @@ APT_PACKAGES=(
     libjansson-dev libjwt-dev libhiredis-dev libmongoc-dev libbson-dev
     librdkafka-dev libcurl4-openssl-dev libargon2-dev
     redis-server libcmocka-dev pkg-config gettext-base curl wrk
+    prometheus
 )
 
 install_packages() {
@@ -80,7 +81,6 @@ install_bench() {
     install_packages
 }
 
-# clang and its libFuzzer runtime, only for `make fuzz`
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 install_fuzz() {

@@ -80,6 +80,8 @@ PROPS
     echo $! > "$d/kafka.pid"
     wait_port 127.0.0.1 "$KAFKA_PORT" 60 || die "Kafka did not start, see $d/kafka.log"
     say "kafka: 127.0.0.1:$KAFKA_PORT (KRaft, controller $KAFKA_CONTROLLER_PORT)"
+    # the topics of kafka/topics/ (auto-creation stays on for the others)
+    "$FEIRA_ROOT/scripts/create-topics.sh" "127.0.0.1:$KAFKA_PORT"
 }
 
 start_nginx() {

@@ -767,9 +767,7 @@ ngx_feira_auth_token_hash(const char *token, size_t len, char *hex)
 static json_t *
 ngx_feira_auth_user_view(const bson_t *doc)
 {
-    time_t        t;
     json_t       *user;
-    struct tm     tm;
     bson_iter_t   it;
     const char   *key;
     char          buf[32];
@@ -803,9 +801,7 @@ ngx_feira_auth_user_view(const bson_t *doc)
         } else if (ngx_strcmp(key, "created_at") == 0
                    && BSON_ITER_HOLDS_DATE_TIME(&it))
         {
-            t = (time_t) (bson_iter_date_time(&it) / 1000);
-            gmtime_r(&t, &tm);
-            strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+            ngx_feira_rfc3339(bson_iter_date_time(&it), buf, sizeof(buf));
             json_object_set_new(user, "created_at", json_string(buf));
         }
     }

@@ -17,9 +17,13 @@
 #include <librdkafka/rdkafka.h>
 
 #include "ngx_feira_validate.h"
+#include "ngx_feira_stats.h"
 
 
 #define NGX_FEIRA_DEFAULT_BODY_LIMIT  (64 * 1024)
+
+/* not in nginx 1.22 */
+#define NGX_HTTP_UNPROCESSABLE_ENTITY  422
 
 
 typedef struct {
@@ -30,6 +34,7 @@ typedef struct {
     ngx_str_t                  kafka_brokers;
     ngx_str_t                  thread_pool_name;
     ngx_thread_pool_t         *thread_pool;
+    ngx_int_t                  thread_nice;
     ngx_msec_t                 redis_timeout;
     ngx_msec_t                 kafka_timeout;
     ngx_msec_t                 mongo_timeout;
@@ -89,6 +94,25 @@ const char *ngx_feira_status_title(ngx_uint_t status);
 
 ngx_int_t ngx_feira_read_json_body(ngx_http_request_t *r,
     ngx_feira_body_pt handler);
+
+
+/* times: ngx_feira_time.c */
+
+void ngx_feira_rfc3339(int64_t ms, char *buf, size_t size);
+
+
+/* lists: ngx_feira_page.c */
+
+#define NGX_FEIRA_PAGE_DEFAULT  20
+#define NGX_FEIRA_PAGE_MAX      100
+
+typedef struct {
+    ngx_uint_t                 limit;
+    u_char                     cursor[25];    /* "" or 24 hex, lower case */
+} ngx_feira_page_t;
+
+ngx_int_t ngx_feira_page_parse(ngx_http_request_t *r, ngx_feira_page_t *page,
+    ngx_feira_errors_t *errs);
 
 
 /* blocking work in the thread pool: ngx_feira_thread.c */

@@ -236,6 +236,7 @@ ngx_feira_kafka_produce(const char *topic, const char *key, size_t key_len,
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "feira: kafka: produce to \"%s\" failed: %s",
                       topic, rd_kafka_err2str(err));
+        ngx_feira_stats_add(kafka_produce_failures, 1);
         ngx_free(op);
         return NGX_ERROR;
     }
@@ -276,6 +277,7 @@ ngx_feira_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *msg,
     ngx_feira_kafka_opaque_t  *op = msg->_private;
 
     if (msg->err) {
+        ngx_feira_stats_add(kafka_delivery_failures, 1);
         ngx_log_error(NGX_LOG_ERR, ngx_feira_kafka_logp, 0,
                       "feira: kafka: delivery to \"%s\" failed: %s",
                       rd_kafka_topic_name(msg->rkt),
@@ -313,6 +315,8 @@ ngx_feira_kafka_poll(void)
 {
     if (ngx_feira_kafka_rk) {
         rd_kafka_poll(ngx_feira_kafka_rk, 0);
+        ngx_feira_stats_set(kafka_queue,
+                            rd_kafka_outq_len(ngx_feira_kafka_rk));
     }
 }
 

@@ -75,6 +75,7 @@ ngx_feira_mongo_init_process(ngx_cycle_t *cycle,
                                      MONGOC_ERROR_API_VERSION_2);
     mongoc_client_pool_max_size(ngx_feira_mongo_pool,
                                 NGX_FEIRA_MONGO_MAX_POOL);
+    ngx_feira_stats_mongo_apm(ngx_feira_mongo_pool, cycle->log);
 
     ngx_feira_mongo_dbname = ngx_pnalloc(cycle->pool, fmcf->mongo_db.len + 1);
     if (ngx_feira_mongo_dbname == NULL) {
@@ -159,6 +160,7 @@ ngx_feira_mongo_ping(char *err, size_t len)
     ngx_feira_mongo_push(client);
 
     if (!ok) {
+        ngx_feira_stats_mongo_error(&error);
         snprintf(err, len, "%s", error.message);
         return NGX_ERROR;
     }

@@ -324,6 +324,7 @@ ngx_feira_redis_reconnect_handler(ngx_event_t *ev)
     }
 
     if (rc->ac == NULL) {
+        ngx_feira_stats_add(redis_reconnects, 1);
         ngx_feira_redis_connect(rc);
     }
 }

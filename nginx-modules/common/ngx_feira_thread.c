@@ -9,12 +9,15 @@
 
 #include "ngx_feira_common.h"
 
+#include <sys/resource.h>
+
 
 typedef struct {
     ngx_http_request_t  *request;
     ngx_feira_job_pt     job;
     ngx_feira_done_pt    done;
     void                *data;
+    ngx_int_t            nice;
 } ngx_feira_thread_ctx_t;
 
 
@@ -49,6 +52,7 @@ ngx_feira_thread_post(ngx_http_request_t *r, ngx_feira_job_pt job,
     ctx->job = job;
     ctx->done = done;
     ctx->data = data;
+    ctx->nice = fmcf->thread_nice;
 
     task->handler = ngx_feira_thread_handler;
     task->event.data = ctx;
@@ -59,6 +63,7 @@ ngx_feira_thread_post(ngx_http_request_t *r, ngx_feira_job_pt job,
     }
 
     r->main->blocked++;
+    ngx_feira_stats_job_posted();
 
     return NGX_OK;
 }
@@ -69,6 +74,27 @@ ngx_feira_thread_handler(void *data, ngx_log_t *log)
 {
     ngx_feira_thread_ctx_t  *ctx = data;
 
+    /*
+     * The pool's threads yield to the event loop: a CPU-bound job (argon2)
+     * must not slow the requests that need no job.  Linux sets the nice
+     * value per thread; each thread sets its own once.
+     */
+
+    static __thread ngx_uint_t  niced;
+
+    if (!niced) {
+        niced = 1;
+
+        if (ctx->nice
+            && setpriority(PRIO_PROCESS, (id_t) gettid(), (int) ctx->nice)
+               == -1)
+        {
+            ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                          "feira: setpriority(%d) failed", (int) ctx->nice);
+        }
+    }
+
+    ngx_feira_stats_job_started();
     ctx->job(ctx->data);
 }
 
@@ -87,6 +113,7 @@ ngx_feira_thread_event_handler(ngx_event_t *ev)
     ngx_http_set_log_request(c->log, r);
 
     r->main->blocked--;
+    ngx_feira_stats_job_done();
 
     ctx->done(r, ctx->data);
 
@@ -119,6 +146,7 @@ ngx_feira_thread_post_cycle(ngx_cycle_t *cycle, ngx_feira_job_pt job,
     ctx->job = job;
     ctx->done = done;
     ctx->data = data;
+    ctx->nice = fmcf->thread_nice;
 
     task->ctx = ctx;
     task->handler = ngx_feira_thread_handler;
@@ -131,6 +159,8 @@ ngx_feira_thread_post_cycle(ngx_cycle_t *cycle, ngx_feira_job_pt job,
         return NGX_ERROR;
     }
 
+    ngx_feira_stats_job_posted();
+
     return NGX_OK;
 }
 
@@ -140,6 +170,8 @@ ngx_feira_thread_cycle_handler(ngx_event_t *ev)
 {
     ngx_thread_task_t       *task = ev->data;
     ngx_feira_thread_ctx_t  *ctx = task->ctx;
+
+    ngx_feira_stats_job_done();
 
     if (ctx->done) {
         ctx->done(NULL, ctx->data);

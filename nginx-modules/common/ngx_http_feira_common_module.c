@@ -53,6 +53,13 @@ static ngx_command_t  ngx_http_feira_commands[] = {
       offsetof(ngx_http_feira_main_conf_t, thread_pool_name),
       NULL },
 
+    { ngx_string("feira_thread_nice"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_feira_main_conf_t, thread_nice),
+      NULL },
+
     { ngx_string("feira_mongo_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -148,6 +155,7 @@ ngx_http_feira_create_main_conf(ngx_conf_t *cf)
      */
 
     fmcf->redis_port = NGX_CONF_UNSET;
+    fmcf->thread_nice = NGX_CONF_UNSET;
     fmcf->mongo_timeout = NGX_CONF_UNSET_MSEC;
     fmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     fmcf->kafka_timeout = NGX_CONF_UNSET_MSEC;
@@ -170,6 +178,14 @@ ngx_http_feira_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(fmcf->kafka_timeout, 10000);
     ngx_conf_init_uint_value(fmcf->rt_history_len, 100);
     ngx_conf_init_value(fmcf->rt_history_ttl, 24 * 60 * 60);
+
+    ngx_conf_init_value(fmcf->thread_nice, 19);
+
+    if (fmcf->thread_nice < 0 || fmcf->thread_nice > 19) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"feira_thread_nice\" must be 0 to 19");
+        return NGX_CONF_ERROR;
+    }
 
     if (fmcf->redis_port == NGX_CONF_UNSET) {
         fmcf->redis_port = 0;

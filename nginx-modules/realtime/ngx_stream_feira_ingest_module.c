@@ -10,7 +10,7 @@
 #include <ngx_core.h>
 #include <ngx_stream.h>
 
-#include <math.h>
+#include <math.h>     /* isfinite(), a macro */
 
 #include "ngx_http_feira_realtime_module.h"
 
@@ -569,7 +569,8 @@ ngx_stream_feira_ingest_loc(ngx_stream_feira_ingest_ctx_t *ctx,
 
     if (p < last) {
         if (ngx_stream_feira_ingest_number(&p, last, &at) != NGX_OK
-            || p != last || at != floor(at))
+            || p != last || at < 0 || at > 1e15
+            || at != (double) (int64_t) at)
         {
             ngx_stream_feira_ingest_answer(ctx, "ERR bad_time");
             return;

@@ -108,7 +108,7 @@ def test_a_public_key_of_the_wrong_kind_fails_nginx_t(tmp_path):
             feira_auth_public_key {pub};
             feira_auth_kid k1;
         """)
-        r = subprocess.run(n.cmd("-t"), capture_output=True, text=True)
+        r = n.test_config()
         assert r.returncode != 0
         assert re.search(r"is not a key for RS256", r.stderr), r.stderr
     finally:

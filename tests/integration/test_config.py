@@ -1,7 +1,6 @@
 """Configuration mistakes are caught by `nginx -t` with a clear message."""
 
 import re
-import subprocess
 
 import pytest
 
@@ -25,7 +24,7 @@ def test_bad_directive_fails_nginx_t(directive, value, message):
         assert count == 1
         with open(n.conf, "w") as f:
             f.write(conf)
-        r = subprocess.run(n.cmd("-t"), capture_output=True, text=True)
+        r = n.test_config()
         assert r.returncode != 0
         assert message in r.stderr
     finally:
@@ -35,7 +34,7 @@ def test_bad_directive_fails_nginx_t(directive, value, message):
 def test_the_shipped_configuration_passes_nginx_t():
     n = Nginx()
     try:
-        r = subprocess.run(n.cmd("-t"), capture_output=True, text=True)
+        r = n.test_config()
         assert r.returncode == 0, r.stderr
     finally:
         n.cleanup()

@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# Feira's worker image: the C daemons of workers/ (notification-worker,
+# payment-worker, analytics-worker), one image, the Deployment picks the
+# binary (k8s/workers/).  Build from the repository root:
+#
+#   docker build -f k8s/images/worker.Dockerfile -t feira/worker:0.1.0 .
+#
+# It assumes that `make -C workers` builds every worker into
+# workers/build/bin/ (to be aligned with workers/ as it lands).
+
+FROM debian:12 AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      build-essential pkg-config librdkafka-dev libmongoc-dev libbson-dev \
+      libjansson-dev libcurl4-openssl-dev libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY workers ./workers
+RUN make -C workers \
+ && mkdir -p /out \
+ && cp workers/build/bin/*-worker /out/
+
+FROM debian:12-slim
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      librdkafka1 libmongoc-1.0-0 libbson-1.0-0 libjansson4 libcurl4 \
+      libssl3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --home-dir /nonexistent \
+      --no-create-home --shell /usr/sbin/nologin feira
+COPY --from=build /out/ /usr/local/bin/
+# every binary finds its libraries
+RUN for b in /usr/local/bin/*-worker; do \
+      ! ldd "$b" | grep -q 'not found' || { ldd "$b"; exit 1; }; \
+    done
+USER 10001:10001
+EXPOSE 9100
+# the Deployment names the worker: command: [/usr/local/bin/<name>]
