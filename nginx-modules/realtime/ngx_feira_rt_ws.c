@@ -103,6 +103,8 @@ ngx_feira_rt_ws_start(ngx_connection_t *c,
 
     ngx_add_timer(c->read, conf->ping_interval);
 
+    ngx_feira_stats_ws_open();
+
     /* a provider with an open WebSocket counts as online */
     if (ws->provider) {
         (void) ngx_feira_presence_seen(&ws->identity.id, 1);
@@ -394,6 +396,8 @@ static void
 ngx_feira_rt_ws_dispatch(ngx_feira_ws_t *ws, int opcode, u_char *data,
     size_t len)
 {
+    ngx_feira_stats_ws_message_in();
+
     if (opcode == NGX_FEIRA_WS_OP_BINARY) {
         ngx_feira_rt_ws_close(ws, NGX_FEIRA_WS_CLOSE_DATA_TYPE,
                               "binary messages are not accepted");
@@ -446,6 +450,7 @@ ngx_feira_rt_ws_send(ngx_feira_ws_t *ws, ngx_feira_ws_msg_t *msg)
         return;
     }
 
+    ngx_feira_stats_ws_message_out();
     ngx_feira_rt_ws_queue(ws, msg);
 }
 
@@ -557,7 +562,8 @@ ngx_feira_rt_ws_send_json(ngx_feira_ws_t *ws, json_t *json)
         return;
     }
 
-    if (!ws->close_sent) {
+    if (!ws->close_sent && !ws->aborted) {
+        ngx_feira_stats_ws_message_out();
         ngx_feira_rt_ws_frame(ws, NGX_FEIRA_WS_OP_TEXT, (u_char *) text,
                               ngx_strlen(text));
     }
@@ -828,6 +834,9 @@ ngx_feira_rt_ws_finalize(ngx_feira_ws_t *ws)
     }
 
     ngx_queue_remove(&ws->queue);
+
+    /* a close handshake completed both ways, or the connection was lost */
+    ngx_feira_stats_ws_close(!(ws->close_sent && ws->close_received));
 
     c->idle = 0;
 

@@ -544,3 +544,44 @@ def test_killed_subscriber_connection_loses_nothing(rt):
     ws.shutdown()
     assert "subscriber connection lost" in rt.log()
     assert "silent for" not in rt.log()
+
+
+def test_websocket_metrics(rt, pub):
+    from promtext import Metrics
+
+    def scrape():
+        r = request(rt.port, "GET", "/metrics")
+        assert r.status == 200
+        return Metrics(r.body.decode())
+
+    before = scrape()
+    me, tok = user(rt)
+    a = WS.connect(rt.port, tok)
+    b = WS.connect(rt.port, tok)
+    subscribe(a, f"user:{me}")
+    pub.publish(f"user:{me}", {"type": "m"})
+    a.recv_json()
+    m = scrape()
+    assert m.get("feira_websocket_connections") \
+        == before.get("feira_websocket_connections") + 2
+    assert m.get("feira_websocket_connections_total") \
+        >= before.get("feira_websocket_connections_total") + 2
+    assert m.get("feira_websocket_messages_total", direction="in") \
+        >= before.get("feira_websocket_messages_total", direction="in") + 1
+    # the ack and the event
+    assert m.get("feira_websocket_messages_total", direction="out") \
+        >= before.get("feira_websocket_messages_total", direction="out") + 2
+
+    # a clean close, and a client that just goes away
+    a.close()
+    a.expect_close()
+    b.shutdown()
+
+    def settled():
+        after = scrape()
+        return (after.get("feira_websocket_connections")
+                == before.get("feira_websocket_connections")) and after
+
+    after = wait_for(settled, timeout=5, what="both connections gone")
+    assert after.get("feira_websocket_dropped_total") \
+        == before.get("feira_websocket_dropped_total") + 1
