@@ -5,6 +5,9 @@
 #   make stop     stop what `make run` started
 #   make test     unit tests, then the integration suite on its own stack
 #   make asan     the modules with AddressSanitizer and UBSan (build/asan/)
+#   make workers  the C workers behind Kafka (build/workers/)
+#   make dlq-replay TOPIC=feira.notifications.dlq [TO=topic] [STACK=run|test]
+#   make bench    benchmarks (not part of make test)
 
 SHELL       := /bin/bash
 ROOT        := $(CURDIR)
@@ -77,3 +80,27 @@ test: deps build
 
 clean:
 	rm -rf $(BUILD)/nginx $(BUILD)/asan $(BUILD)/unit
+
+# the workers (workers/Makefile); `make` builds them with the modules
+.PHONY: workers workers-asan dlq-replay bench clean-workers
+
+build: workers
+
+asan: workers-asan
+
+clean: clean-workers
+
+workers:
+	$(MAKE) -C workers BUILD=$(BUILD)/workers
+
+workers-asan:
+	$(MAKE) -C workers BUILD=$(BUILD)/asan/workers SAN=1
+
+clean-workers:
+	rm -rf $(BUILD)/workers $(BUILD)/asan/workers
+
+dlq-replay: workers
+	@scripts/dlq-replay.sh "$(TOPIC)" "$(TO)"
+
+bench: deps build
+	@bench/notifications.sh
