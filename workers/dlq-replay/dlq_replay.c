@@ -2,8 +2,10 @@
  * feira-dlq-replay: re-publishes the messages of a dead letter topic to the
  * topic each came from (header feira-original-topic), or to the topic
  * given with -o, then commits its own consumer group's offsets, so a
- * second run replays only what arrived since.  Replay is at-least-once:
- * the handlers downstream are idempotent.
+ * second run replays only what arrived since.  It replays what the topic
+ * held when it started, not what arrives meanwhile: an event that fails
+ * again comes back to the dead letter topic, and is left for the next run.
+ * Replay is at-least-once: the handlers downstream are idempotent.
  *
  * usage: feira-dlq-replay -t <dlq topic> [-o <target topic>] [-g <group>]
  */
@@ -16,7 +18,12 @@
 #include <unistd.h>
 
 
-static int  failed;
+#define MAX_PARTS  1024
+
+
+static int      failed;
+static int64_t  high[MAX_PARTS];      /* the end of each partition at start */
+static int      done[MAX_PARTS];
 
 
 static void
@@ -50,7 +57,8 @@ set(rd_kafka_conf_t *c, const char *k, const char *v)
 int
 main(int argc, char **argv)
 {
-    int                               opt, eof, assigned;
+    int                               opt, assigned, ndone, p;
+    int64_t                           lo;
     char                              err[512], target[256];
     long                              replayed;
     size_t                            size, i;
@@ -111,6 +119,7 @@ main(int argc, char **argv)
     if (set(cc, "bootstrap.servers", brokers) != 0
         || set(cc, "group.id", group) != 0
         || set(cc, "enable.auto.commit", "false") != 0
+        || set(cc, "enable.auto.offset.store", "false") != 0
         || set(cc, "auto.offset.reset", "earliest") != 0
         || set(cc, "enable.partition.eof", "true") != 0)
     {
@@ -136,7 +145,7 @@ main(int argc, char **argv)
         return 1;
     }
 
-    eof = 0;
+    ndone = 0;
     assigned = 0;
     replayed = 0;
     start = time(NULL);
@@ -148,6 +157,20 @@ main(int argc, char **argv)
             parts = NULL;
             if (rd_kafka_assignment(consumer, &parts) == 0 && parts) {
                 assigned = parts->cnt;
+
+                for (i = 0; i < (size_t) parts->cnt; i++) {
+                    p = parts->elems[i].partition;
+                    if (p < 0 || p >= MAX_PARTS
+                        || rd_kafka_query_watermark_offsets(consumer, dlq, p,
+                               &lo, &high[p], 10000)
+                           != RD_KAFKA_RESP_ERR_NO_ERROR)
+                    {
+                        fprintf(stderr, "feira-dlq-replay: no watermarks of "
+                                "%s [%d]\n", dlq, p);
+                        return 1;
+                    }
+                }
+
                 rd_kafka_topic_partition_list_destroy(parts);
             }
         }
@@ -161,9 +184,21 @@ main(int argc, char **argv)
             continue;
         }
 
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF
+            || (m->err == 0 && m->partition >= 0 && m->partition < MAX_PARTS
+                && m->offset >= high[m->partition]))
+        {
+            /* this partition is replayed up to where it ended at start */
+            if (m->partition >= 0 && m->partition < MAX_PARTS
+                && !done[m->partition])
+            {
+                done[m->partition] = 1;
+                ndone++;
+            }
+
             rd_kafka_message_destroy(m);
-            if (++eof >= assigned && assigned > 0) {
+
+            if (assigned > 0 && ndone >= assigned) {
                 break;
             }
             continue;
@@ -230,6 +265,8 @@ main(int argc, char **argv)
 
         } else {
             replayed++;
+            /* committed below, once the broker has what was sent */
+            rd_kafka_offset_store(m->rkt, m->partition, m->offset);
         }
 
         rd_kafka_message_destroy(m);

@@ -13,6 +13,14 @@
 #include "../common/fw_worker.h"
 
 
+/*
+ * FerretDB v1 (SQLite) stops answering, and keeps the database locked, when
+ * one update command carries 100 updates of existing documents: updates
+ * are sent in commands of at most this many.
+ */
+#define NW_BULK_MAX  50
+
+
 struct nw_store_s {
     mongoc_client_t            *client;
     mongoc_database_t          *db;
@@ -24,6 +32,10 @@ struct nw_store_s {
     mongoc_bulk_operation_t    *b_deliveries;
     mongoc_bulk_operation_t    *b_inbox;
     mongoc_bulk_operation_t    *b_deferred;
+    size_t                      n_deliveries;
+    size_t                      n_deferred;
+    int                         failed;
+    char                        error[256];
 };
 
 
@@ -31,6 +43,8 @@ static int nw_oid(const char *hex, bson_oid_t *oid);
 static int nw_bulk_run(mongoc_bulk_operation_t **b, int dup_ok,
     const char *what, char *err, size_t errlen);
 static char *nw_dup_str(const bson_t *doc, const char *path);
+static void nw_bulk_chunk(nw_store_t *s, mongoc_bulk_operation_t **b,
+    size_t *n, const char *what);
 
 
 nw_store_t *
@@ -111,42 +125,27 @@ nw_store_deferred(nw_store_t *s)
 }
 
 
-/* the indexes of docs/events.md and of the worker's own collections */
+/*
+ * One index per createIndexes command: FerretDB v1 panics on a command
+ * that names several indexes when they exist already.
+ */
 
-int
-nw_store_indexes(nw_store_t *s)
+static int
+nw_index(nw_store_t *s, const char *coll, bson_t *key, const char *name,
+    int unique)
 {
     bson_t        *cmd;
     bson_error_t   error;
 
-    cmd = BCON_NEW("createIndexes", BCON_UTF8("notifications"),
+    cmd = BCON_NEW("createIndexes", BCON_UTF8(coll),
                    "indexes", "[",
-                     "{", "key", "{", "event_id", BCON_INT32(1),
-                                      "user_id", BCON_INT32(1), "}",
-                          "name", BCON_UTF8("event_id_1_user_id_1"),
-                          "unique", BCON_BOOL(true), "}",
-                     "{", "key", "{", "user_id", BCON_INT32(1),
-                                      "_id", BCON_INT32(1), "}",
-                          "name", BCON_UTF8("user_id_1__id_1"), "}",
+                     "{", "key", BCON_DOCUMENT(key),
+                          "name", BCON_UTF8(name),
+                          "unique", BCON_BOOL(unique), "}",
                    "]");
 
     if (!mongoc_database_command_simple(s->db, cmd, NULL, NULL, &error)) {
-        fw_log_error("mongo: indexes of notifications: %s", error.message);
-        bson_destroy(cmd);
-        return -1;
-    }
-
-    bson_destroy(cmd);
-
-    cmd = BCON_NEW("createIndexes", BCON_UTF8("notification_deferred"),
-                   "indexes", "[",
-                     "{", "key", "{", "due_at", BCON_INT32(1), "}",
-                          "name", BCON_UTF8("due_at_1"), "}",
-                   "]");
-
-    if (!mongoc_database_command_simple(s->db, cmd, NULL, NULL, &error)) {
-        fw_log_error("mongo: indexes of notification_deferred: %s",
-                     error.message);
+        fw_log_error("mongo: index %s of %s: %s", name, coll, error.message);
         bson_destroy(cmd);
         return -1;
     }
@@ -154,6 +153,31 @@ nw_store_indexes(nw_store_t *s)
     bson_destroy(cmd);
 
     return 0;
+}
+
+
+/* the indexes of docs/events.md and of the worker's own collections */
+
+int
+nw_store_indexes(nw_store_t *s)
+{
+    int      rc;
+    bson_t  *k1, *k2, *k3;
+
+    k1 = BCON_NEW("event_id", BCON_INT32(1), "user_id", BCON_INT32(1));
+    k2 = BCON_NEW("user_id", BCON_INT32(1), "_id", BCON_INT32(1));
+    k3 = BCON_NEW("due_at", BCON_INT32(1));
+
+    rc = (nw_index(s, "notifications", k1, "event_id_1_user_id_1", 1) == 0
+          && nw_index(s, "notifications", k2, "user_id_1__id_1", 0) == 0
+          && nw_index(s, "notification_deferred", k3, "due_at_1", 0) == 0)
+         ? 0 : -1;
+
+    bson_destroy(k1);
+    bson_destroy(k2);
+    bson_destroy(k3);
+
+    return rc;
 }
 
 
@@ -528,6 +552,8 @@ nw_delivery_set(nw_store_t *s, const char *key, const char *event_id,
     bson_destroy(upd);
     bson_destroy(opts);
 
+    nw_bulk_chunk(s, &s->b_deliveries, &s->n_deliveries, "deliveries");
+
     return ok ? 0 : -1;
 }
 
@@ -583,6 +609,8 @@ nw_deferred_add(nw_store_t *s, const char *key, bson_t *doc)
     bson_destroy(sel);
     bson_destroy(opts);
 
+    nw_bulk_chunk(s, &s->b_deferred, &s->n_deferred, "deferred");
+
     return ok ? 0 : -1;
 }
 
@@ -631,7 +659,7 @@ nw_bulk_run(mongoc_bulk_operation_t **b, int dup_ok, const char *what,
         }
 
         if (rc != 0) {
-            snprintf(err, errlen, "mongo: %s: %s", what, error.message);
+            snprintf(err, errlen, "mongo: %s: %.200s", what, error.message);
         }
     }
 
@@ -643,6 +671,24 @@ nw_bulk_run(mongoc_bulk_operation_t **b, int dup_ok, const char *what,
 }
 
 
+/* a full chunk of updates goes now; an error waits for the flush */
+
+static void
+nw_bulk_chunk(nw_store_t *s, mongoc_bulk_operation_t **b, size_t *n,
+    const char *what)
+{
+    if (++*n < NW_BULK_MAX) {
+        return;
+    }
+
+    *n = 0;
+
+    if (nw_bulk_run(b, 0, what, s->error, sizeof(s->error)) != 0) {
+        s->failed = 1;
+    }
+}
+
+
 /* makes the gathered writes durable; -1 and err when one failed */
 
 int
@@ -651,6 +697,14 @@ nw_store_flush(nw_store_t *s, char *err, size_t errlen)
     int  rc;
 
     rc = 0;
+    s->n_deliveries = 0;
+    s->n_deferred = 0;
+
+    if (s->failed) {
+        snprintf(err, errlen, "%s", s->error);
+        s->failed = 0;
+        rc = -1;
+    }
 
     if (nw_bulk_run(&s->b_inbox, 1, "inbox", err, errlen) != 0) {
         rc = -1;
