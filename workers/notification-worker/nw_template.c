@@ -180,7 +180,7 @@ nw_templates_load(const char *dir, const char *dflt_lang)
                 goto failed;
             }
 
-            snprintf(tpl->lang, sizeof(tpl->lang), "%s", le->d_name);
+            snprintf(tpl->lang, sizeof(tpl->lang), "%.15s", le->d_name);
             snprintf(tpl->name, sizeof(tpl->name), "%s", name);
             tpl->next = t->list;
             t->list = tpl;
