@@ -209,7 +209,12 @@ class Stack:
         return list(self.db.notifications.find({"user_id": user["_id"]}))
 
     def deliveries(self, **q):
+        """Delivery records ("sending", "deferred"), written before a send."""
         return list(self.db.notification_deliveries.find(q))
+
+    def outcomes(self, **q):
+        """Delivery outcomes ("sent", "failed"), written after it."""
+        return list(self.db.notification_outcomes.find(q))
 
     def read_topic(self, topic, timeout=30):
         """Every message of a topic, from the start to its end now."""

@@ -307,6 +307,7 @@ def test_quiet_hours_defer_until_the_window_ends(stack, mailpit, fcm, sms,
     statuses = {d["channel"]: d["status"]
                 for d in stack.deliveries(event_id=ev["id"])}
     assert statuses == {"email": "deferred", "push": "deferred"}
+    assert stack.outcomes(event_id=ev["id"]) == []
 
     # deferred, not dropped: both go once the window is over
     wait_for(lambda: len(fcm.delivered) == 2, timeout=30,
@@ -322,7 +323,7 @@ def test_quiet_hours_defer_until_the_window_ends(stack, mailpit, fcm, sms,
     assert stack.db.notification_deferred.count_documents(
         {"event_id": ev["id"]}) == 0
     statuses = {d["channel"]: d["status"]
-                for d in stack.deliveries(event_id=ev["id"])}
+                for d in stack.outcomes(event_id=ev["id"])}
     assert statuses == {"email": "sent", "push": "sent"}
 
 
@@ -424,7 +425,7 @@ def test_unregistered_device_is_removed(stack, mailpit, fcm, sms, topics,
         {"_id": client["devices"][1]["_id"]}) == 1
     # a permanent failure: recorded, not retried, not dead-lettered
     assert len(fcm.requests) == 2
-    failed = stack.deliveries(_id=f"{ev['id']}:{client['id']}:push:{gone['_id']}")
+    failed = stack.outcomes(_id=f"{ev['id']}:{client['id']}:push:{gone['_id']}")
     assert failed[0]["status"] == "failed"
     assert "UNREGISTERED" in failed[0]["error"]
     assert w.metric("feira_worker_events_retried_total",
@@ -504,12 +505,12 @@ def test_sigkill_mid_batch_every_notification_once(stack, mailpit_dedupe,
              what="all 200 pushes")
     wait_for(lambda: len(mailpit_dedupe.messages()) >= 200, timeout=60,
              what="all 200 e-mails")
-    wait_for(lambda: w2.metric("feira_worker_events_processed_total",
-                               topic=topics["requests"]) > 0
-             and not [d for d in stack.deliveries(channel="push")
-                      if d["event_id"] in {e["id"] for e in events}
-                      and d["status"] != "sent"],
+    ev_ids = [e["id"] for e in events]
+    wait_for(lambda: stack.db.notification_outcomes.count_documents(
+                 {"event_id": {"$in": ev_ids}, "status": "sent"}) == 400,
              timeout=30, what="every delivery recorded sent")
+    assert stack.db.notification_deliveries.count_documents(
+        {"event_id": {"$in": ev_ids}}) == 400
     settle()
 
     # every notification delivered, none twice

@@ -200,12 +200,11 @@ nw_deferred_start(nw_ctx_t *c, const bson_t *doc)
     }
 
     /*
-     * sent by a redelivery of its event, or done before a crash; "sending"
-     * is a send cut short by a crash (a stale claim): it goes again
+     * an outcome: sent by a redelivery of its event, or before a crash;
+     * "sending" without outcome is a send cut short (a stale claim): it
+     * goes again
      */
-    if (strcmp(st[0], "deferred") != 0 && strcmp(st[0], "retry") != 0
-        && strcmp(st[0], "sending") != 0)
-    {
+    if (strcmp(st[0], "deferred") != 0 && strcmp(st[0], "sending") != 0) {
         fw_log_info("%s: deferred, but already %s", key,
                     st[0][0] ? st[0] : "unrecorded");
         nw_deferred_delete(c, key);
@@ -432,7 +431,8 @@ nw_deferred_dlq_done(void *p, int ok)
     arg = p;
 
     if (ok) {
-        /* a replay of the event sends it again: its record says "retry" */
+        /* forgotten, so that a replay of the event sends it again */
+        nw_delivery_forget(arg->ctx->store, arg->key);
         nw_deferred_delete(arg->ctx, arg->key);
 
     } else {

@@ -46,6 +46,7 @@ int nw_deliveries_status(nw_store_t *s, char (*keys)[128], size_t n,
 int nw_delivery_set(nw_store_t *s, const char *key, const char *event_id,
     const char *user_id, const char *channel, const char *status,
     const char *error);
+int nw_delivery_forget(nw_store_t *s, const char *key);
 int nw_inbox_add(nw_store_t *s, const char *event_id, const char *user_id,
     const char *template, const char *title, const char *body,
     int64_t created_ms);
