@@ -82,7 +82,7 @@ clean:
 	rm -rf $(BUILD)/nginx $(BUILD)/asan $(BUILD)/unit
 
 # the workers (workers/Makefile); `make` builds them with the modules
-.PHONY: workers workers-asan dlq-replay bench clean-workers
+.PHONY: workers workers-asan dlq-replay bench bench-notifications clean-workers
 
 build: workers
 
@@ -102,5 +102,7 @@ clean-workers:
 dlq-replay: workers
 	@scripts/dlq-replay.sh "$(TOPIC)" "$(TO)"
 
-bench: deps build
+bench: bench-notifications
+
+bench-notifications: deps build
 	@bench/notifications.sh

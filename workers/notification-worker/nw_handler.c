@@ -183,11 +183,6 @@ nw_defer(nw_ctx_t *c, nw_job_t *job, fw_event_t *ev, time_t until)
     rc = nw_deferred_add(c->store, job->key, doc);
     bson_destroy(doc);
 
-    if (rc == 0) {
-        rc = nw_delivery_set(c->store, job->key, job->event_id, job->user_id,
-                             job->channel->name, "deferred", NULL);
-    }
-
     return rc;
 }
 
@@ -205,6 +200,7 @@ nw_handle(void *ctx, fw_event_t **evs, size_t n)
     nw_plan_t       *plans;
     nw_user_t       *users, *u, *o;
     const char      *lang;
+    nw_record_t     *recs;
     nw_pending_t    *jobs, *grown;
     nw_attempt_t   **att;
     nw_recipient_t  *r;
@@ -217,6 +213,7 @@ nw_handle(void *ctx, fw_event_t **evs, size_t n)
     users = NULL;
     nusers = 0;
     jobs = NULL;
+    recs = NULL;
     njobs = 0;
     cap = 0;
 
@@ -415,44 +412,81 @@ nw_handle(void *ctx, fw_event_t **evs, size_t n)
         }
     }
 
-    /* what was done before, by an earlier delivery of the same event */
+    /*
+     * What quiet hours hold back goes to notification_deferred first: a
+     * record that says "deferred" must never lack its document.
+     */
 
+    for (i = 0; i < njobs; i++) {
+        if (jobs[i].until != 0
+            && nw_defer(c, jobs[i].job, ((nw_attempt_t *) jobs[i].job->owner)->ev,
+                        jobs[i].until) != 0)
+        {
+            snprintf(err, sizeof(err), "mongo: cannot defer");
+            goto retry_all;
+        }
+    }
+
+    if (nw_store_flush(c->store, err, sizeof(err)) != 0) {
+        goto retry_all;
+    }
+
+    /*
+     * The records, durable before anything is sent; a key that had one
+     * already was seen by an earlier delivery of the same event.
+     */
+
+    recs = calloc(njobs ? njobs : 1, sizeof(nw_record_t));
     keys = malloc((njobs ? njobs : 1) * sizeof(*keys));
     status = malloc((njobs ? njobs : 1) * sizeof(*status));
-    if (keys == NULL || status == NULL) {
+    if (recs == NULL || keys == NULL || status == NULL) {
         snprintf(err, sizeof(err), "out of memory");
         goto retry_all;
     }
 
     for (i = 0; i < njobs; i++) {
-        snprintf(keys[i], sizeof(keys[i]), "%s", jobs[i].job->key);
+        job = jobs[i].job;
+        recs[i].key = job->key;
+        recs[i].event_id = job->event_id;
+        recs[i].user_id = job->user_id;
+        recs[i].channel = job->channel->name;
+        recs[i].status = jobs[i].until ? "deferred" : "sending";
     }
 
-    if (nw_deliveries_status(c->store, keys, njobs, status) != 0) {
+    if (nw_records_insert(c->store, recs, njobs, err, sizeof(err)) != 0) {
+        goto retry_all;
+    }
+
+    for (i = 0, k = 0; i < njobs; i++) {
+        if (recs[i].existed) {
+            snprintf(keys[k++], sizeof(keys[0]), "%s", jobs[i].job->key);
+        }
+    }
+
+    if (nw_deliveries_status(c->store, keys, k, status) != 0) {
         snprintf(err, sizeof(err), "mongo: cannot read deliveries");
         goto retry_all;
     }
 
-    for (i = 0; i < njobs; i++) {
+    for (i = 0, k = 0; i < njobs; i++) {
         job = jobs[i].job;
 
-        if (strcmp(status[i], "sent") == 0 || strcmp(status[i], "failed") == 0
-            || strcmp(status[i], "deferred") == 0)
-        {
-            fw_log_debug("%s: already %s", job->key, status[i]);
-            nw_job_free(job);
-            jobs[i].job = NULL;
-            continue;
+        if (recs[i].existed) {
+            j = k++;
+
+            /* "sending" without an outcome: cut short, it goes again */
+            if (strcmp(status[j], "sent") == 0
+                || strcmp(status[j], "failed") == 0
+                || strcmp(status[j], "deferred") == 0)
+            {
+                fw_log_debug("%s: already %s", job->key, status[j]);
+                nw_job_free(job);
+                jobs[i].job = NULL;
+                continue;
+            }
         }
 
         if (jobs[i].until != 0) {
-            if (nw_defer(c, job, ((nw_attempt_t *) job->owner)->ev,
-                         jobs[i].until) != 0)
-            {
-                snprintf(err, sizeof(err), "mongo: cannot defer");
-                goto retry_all;
-            }
-
             fw_log_info("%s: quiet hours, deferred %lld s", job->key,
                         (long long) (jobs[i].until - now));
             nw_count(job->channel->name, "deferred");
@@ -461,25 +495,7 @@ nw_handle(void *ctx, fw_event_t **evs, size_t n)
             continue;
         }
 
-        if (nw_delivery_set(c->store, job->key, job->event_id, job->user_id,
-                            job->channel->name, "sending", NULL) != 0)
-        {
-            snprintf(err, sizeof(err), "mongo: cannot record a delivery");
-            goto retry_all;
-        }
-
         ((nw_attempt_t *) job->owner)->pending++;
-    }
-
-    /* durable before anything is sent */
-
-    if (nw_store_flush(c->store, err, sizeof(err)) != 0) {
-        for (i = 0; i < njobs; i++) {
-            if (jobs[i].job != NULL) {
-                ((nw_attempt_t *) jobs[i].job->owner)->pending = 0;
-            }
-        }
-        goto retry_all;
     }
 
     for (i = 0; i < njobs; i++) {
@@ -526,6 +542,7 @@ done:
     free(ids);
     free(keys);
     free(status);
+    free(recs);
     free(jobs);
     free(plans);
     free(att);

@@ -606,6 +606,97 @@ nw_delivery_set(nw_store_t *s, const char *key, const char *event_id,
 }
 
 
+/*
+ * The records of a batch, inserted at once and at once durable; a key
+ * that has a record already (a redelivery, a retry) is marked existed.
+ */
+
+int
+nw_records_insert(nw_store_t *s, nw_record_t *r, size_t n, char *err,
+    size_t errlen)
+{
+    int                       rc;
+    bson_t                   *doc, reply, *opts;
+    size_t                    i;
+    int64_t                   now, idx;
+    uint32_t                  code;
+    bson_iter_t               it, child, e;
+    bson_error_t              error;
+    mongoc_bulk_operation_t  *b;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    opts = BCON_NEW("ordered", BCON_BOOL(false));
+    b = mongoc_collection_create_bulk_operation_with_opts(s->deliveries,
+                                                            opts);
+    bson_destroy(opts);
+
+    now = fw_wall_ms();
+
+    for (i = 0; i < n; i++) {
+        r[i].existed = 0;
+
+        doc = BCON_NEW("_id", BCON_UTF8(r[i].key),
+                       "status", BCON_UTF8(r[i].status),
+                       "event_id", BCON_UTF8(r[i].event_id),
+                       "user_id", BCON_UTF8(r[i].user_id),
+                       "channel", BCON_UTF8(r[i].channel),
+                       "at", BCON_DATE_TIME(now));
+
+        if (!mongoc_bulk_operation_insert_with_opts(b, doc, NULL, &error)) {
+            snprintf(err, errlen, "mongo: records: %.200s", error.message);
+            bson_destroy(doc);
+            mongoc_bulk_operation_destroy(b);
+            return -1;
+        }
+
+        bson_destroy(doc);
+    }
+
+    rc = 0;
+
+    if (!mongoc_bulk_operation_execute(b, &reply, &error)) {
+        if (!bson_iter_init_find(&it, &reply, "writeErrors")
+            || !bson_iter_recurse(&it, &child)
+            || bson_iter_init_find(&it, &reply, "writeConcernErrors"))
+        {
+            rc = -1;
+        }
+
+        while (rc == 0 && bson_iter_next(&child)) {
+            code = 0;
+            idx = -1;
+
+            if (bson_iter_recurse(&child, &e) && bson_iter_find(&e, "index")) {
+                idx = bson_iter_as_int64(&e);
+            }
+
+            if (bson_iter_recurse(&child, &e) && bson_iter_find(&e, "code")) {
+                code = bson_iter_as_int64(&e);
+            }
+
+            if (code != 11000 || idx < 0 || (size_t) idx >= n) {
+                rc = -1;
+                break;
+            }
+
+            r[idx].existed = 1;
+        }
+
+        if (rc != 0) {
+            snprintf(err, errlen, "mongo: records: %.200s", error.message);
+        }
+    }
+
+    bson_destroy(&reply);
+    mongoc_bulk_operation_destroy(b);
+
+    return rc;
+}
+
+
 /* a key forgotten: sent again by the next delivery of its event */
 
 int

@@ -34,6 +34,16 @@ typedef struct {
 
 typedef struct nw_store_s  nw_store_t;
 
+/* a delivery record to insert; existed tells it was there already */
+typedef struct {
+    const char  *key;
+    const char  *event_id;
+    const char  *user_id;
+    const char  *channel;
+    const char  *status;
+    int          existed;
+} nw_record_t;
+
 nw_store_t *nw_store_new(const char *uri);
 void nw_store_free(nw_store_t *s);
 int nw_store_indexes(nw_store_t *s);
@@ -46,6 +56,8 @@ int nw_deliveries_status(nw_store_t *s, char (*keys)[128], size_t n,
 int nw_delivery_set(nw_store_t *s, const char *key, const char *event_id,
     const char *user_id, const char *channel, const char *status,
     const char *error);
+int nw_records_insert(nw_store_t *s, nw_record_t *r, size_t n, char *err,
+    size_t errlen);
 int nw_delivery_forget(nw_store_t *s, const char *key);
 int nw_inbox_add(nw_store_t *s, const char *event_id, const char *user_id,
     const char *template, const char *title, const char *body,
