@@ -22,6 +22,9 @@ typedef struct {
     nw_channel_t     *push;
     nw_channel_t     *sms;
     nw_job_t         *finished;
+    size_t            nfinished;
+    int64_t           finished_since;
+    long              flush_ms;
     size_t            deferred_active;
     int64_t           deferred_next;
     long              deferred_poll_ms;

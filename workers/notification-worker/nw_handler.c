@@ -556,8 +556,13 @@ nw_job_finished(nw_job_t *job)
 
     o = job->owner;
 
+    if (o->ctx->finished == NULL) {
+        o->ctx->finished_since = fw_now_ms();
+    }
+
     job->next = o->ctx->finished;
     o->ctx->finished = job;
+    o->ctx->nfinished++;
 }
 
 
@@ -577,7 +582,12 @@ nw_attempt_job_done(nw_attempt_t *a, nw_job_t *job)
 }
 
 
-/* the outcomes of finished jobs, recorded, then their events moved on */
+/*
+ * The outcomes of finished jobs, recorded, then their events moved on.
+ * Outcomes are written in batches (up to FEIRA_NOTIFY_FLUSH_MS apart or
+ * 256 at a time): one insert command for many is far cheaper for the
+ * store than one each.
+ */
 
 void
 nw_poll(void *ctx, int timeout_ms)
@@ -593,12 +603,16 @@ nw_poll(void *ctx, int timeout_ms)
 
     nw_sender_poll(c->sender, timeout_ms);
 
-    list = c->finished;
-    c->finished = NULL;
-
-    if (list == NULL) {
+    if (c->finished == NULL
+        || (c->nfinished < 256
+            && fw_now_ms() - c->finished_since < c->flush_ms))
+    {
         return;
     }
+
+    list = c->finished;
+    c->finished = NULL;
+    c->nfinished = 0;
 
     for (job = list; job != NULL; job = job->next) {
         if (job->result == NW_SENT) {
@@ -657,5 +671,5 @@ nw_busy(void *ctx)
 
     c = ctx;
 
-    return c->deferred_active;
+    return c->deferred_active + c->nfinished;
 }

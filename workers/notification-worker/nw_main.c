@@ -74,6 +74,7 @@ main(int argc, char **argv)
     ctx.backoff_max_ms = wc.backoff_max_ms;
     ctx.deferred_poll_ms = fw_conf_int("FEIRA_DEFERRED_POLL_MS", 1000, 10,
                                        3600000);
+    ctx.flush_ms = fw_conf_int("FEIRA_NOTIFY_FLUSH_MS", 20, 0, 10000);
     ctx.deferred_stale_ms = fw_conf_int("FEIRA_DEFERRED_STALE_MS", 300000,
                                         1000, 86400000);
 

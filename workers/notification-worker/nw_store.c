@@ -65,6 +65,24 @@ nw_store_new(const char *uri)
         return NULL;
     }
 
+    /*
+     * a store that stops answering must not hold the worker for the
+     * driver's default 5 minutes: the URI may still say otherwise
+     */
+    if (!mongoc_uri_has_option(u, MONGOC_URI_SOCKETTIMEOUTMS)) {
+        mongoc_uri_set_option_as_int32(u, MONGOC_URI_SOCKETTIMEOUTMS, 10000);
+    }
+
+    if (!mongoc_uri_has_option(u, MONGOC_URI_SERVERSELECTIONTIMEOUTMS)) {
+        mongoc_uri_set_option_as_int32(u,
+                                       MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+                                       5000);
+    }
+
+    if (!mongoc_uri_has_option(u, MONGOC_URI_CONNECTTIMEOUTMS)) {
+        mongoc_uri_set_option_as_int32(u, MONGOC_URI_CONNECTTIMEOUTMS, 5000);
+    }
+
     dbname = mongoc_uri_get_database(u);
     if (dbname == NULL) {
         dbname = "feira";
