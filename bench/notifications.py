@@ -26,7 +26,8 @@ from feira import free_port, wait_for  # noqa: E402
 from notify import Mailpit, Stack, Worker, accepted, http_json  # noqa: E402
 from receivers import make_service_account  # noqa: E402
 
-EVENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
+EVENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 15000
+WORKERS = int(os.environ.get("FEIRA_BENCH_WORKERS", "1"))
 USERS = 200
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
 BEGIN, END = "<!-- notifications:begin -->", "<!-- notifications:end -->"
@@ -49,6 +50,24 @@ def lag(brokers, group, topic):
         c.close()
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def pid_of(path):
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
 def main():
     stack = Stack()
     tmp = tempfile.mkdtemp(prefix="feira-bench-")
@@ -66,7 +85,7 @@ def main():
                            stdout=subprocess.DEVNULL)
     topic = f"feira.bench.{secrets.token_hex(4)}.requests"
     group = f"{topic}.group"
-    worker = None
+    workers = []
     try:
         provider = stack.user("Bench Provider", role="provider")
         clients = [stack.user(f"Bench Client {i}", devices=1)
@@ -77,24 +96,51 @@ def main():
 
         env = dict(os.environ)
         env.update({
+            "FEIRA_WORKER_STATS_MS": "1000",
             "FEIRA_KAFKA_BROKERS": stack.brokers,
             "FEIRA_MONGO_URI": stack.mongo_uri,
             "FEIRA_WORKER_TOPICS": topic,
             "FEIRA_WORKER_GROUP": group,
-            "FEIRA_WORKER_LISTEN": f"127.0.0.1:{free_port()}",
             "FEIRA_SMTP_URL": f"smtp://127.0.0.1:{mail.smtp_port}",
             "FEIRA_SMTP_CONCURRENCY": "32",
             "FEIRA_FCM_CREDENTIALS": sa,
             "FEIRA_FCM_ENDPOINT": f"http://127.0.0.1:{fcm_port}",
             "FEIRA_FCM_CONCURRENCY": "32",
-            "FEIRA_LOG_LEVEL": "warn",
+            "FEIRA_LOG_LEVEL": "info",
         })
-        worker = Worker(env).start()
-        wait_for(lambda: worker.metric("feira_worker_events_dead_lettered_total",
-                                       topic=topic) == 1,
-                 timeout=60, what="the worker consuming (warm-up event)")
+        # replicas in one consumer group share the topic's 3 partitions
+        for _ in range(WORKERS):
+            workers.append(Worker(dict(
+                env, FEIRA_WORKER_LISTEN=f"127.0.0.1:{free_port()}")).start())
+
+        def total(name):
+            return sum(w.metric(name, topic=topic) for w in workers)
+
+        def assigned():
+            """Partitions held by the workers now, from their logs."""
+            held = 0
+            for w in workers:
+                cur = 0
+                for m in re.finditer(r"(assigned|revoked) (\d+) partitions",
+                                     w.log()):
+                    cur = int(m.group(2)) if m.group(1) == "assigned" else 0
+                held += cur
+            return held
+
+        wait_for(lambda: total("feira_worker_events_dead_lettered_total") == 1
+                 and assigned() == 3, timeout=90,
+                 what="the workers consuming (warm-up event)")
 
         events = [accepted(clients[i % USERS], provider) for i in range(EVENTS)]
+        stack_dir = os.path.join(ROOT, "var", "test")
+        procs = {f"worker {i + 1}": w.proc.pid for i, w in enumerate(workers)}
+        procs.update({"mailpit": mail.proc.pid,
+                 "fcm receiver": fcm.pid,
+                 "ferretdb": pid_of(os.path.join(stack_dir, "mongo",
+                                                 "ferretdb.pid")),
+                 "kafka": pid_of(os.path.join(stack_dir, "kafka",
+                                              "kafka.pid"))})
+        cpu0 = {k: cpu_seconds(p) for k, p in procs.items() if p}
         start = time.monotonic()
         for e in events:
             stack.produce(topic, e)
@@ -115,29 +161,35 @@ def main():
         wait_for(lambda: lag(stack.brokers, group, topic) == 0, timeout=60,
                  interval=0.2, what="the consumer lag drained")
         elapsed = time.monotonic() - start
+        cpu = {k: cpu_seconds(procs[k]) - v for k, v in cpu0.items()}
 
         inbox = stack.db.notifications.count_documents(
             {"event_id": {"$in": [e["id"] for e in events[:1000]]}})
         assert inbox == min(1000, EVENTS), inbox
-        assert worker.metric("feira_worker_events_processed_total",
-                             topic=topic) == EVENTS
+        assert total("feira_worker_events_processed_total") == EVENTS
 
         sends = 2 * EVENTS
         rate = sends / elapsed
-        print(f"feira bench: {EVENTS} events, {sends} notifications "
+        print(f"feira bench: {WORKERS} worker(s), {EVENTS} events, "
+              f"{sends} notifications "
               f"(e-mail + push; {EVENTS} inbox entries) in {elapsed:.1f} s: "
               f"{rate:.0f} notifications/s, {EVENTS / elapsed:.0f} events/s "
               f"(produced in {produced:.1f} s)")
-        write_doc(EVENTS, sends, elapsed, rate)
+        per = {k: 1000 * v / sends for k, v in cpu.items()}
+        total = sum(per.values())
+        print("feira bench: CPU ms per notification: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in per.items()) + f"; total {total:.2f}"
+            f" (2 idle cores would allow ~{2000 / total:.0f}/s)")
+        write_doc(EVENTS, sends, elapsed, rate, per, total)
     finally:
-        if worker is not None:
-            worker.terminate()
+        for w in workers:
+            w.terminate()
         fcm.terminate()
         fcm.wait()
         mail.stop()
 
 
-def write_doc(events, sends, elapsed, rate):
+def write_doc(events, sends, elapsed, rate, per, total):
     cpu = "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -159,11 +211,18 @@ offsets reached the end of the topic (lag drained).
 |---|---|
 | date | {datetime.date.today().isoformat()} |
 | machine | {os.cpu_count()} cores ({cpu}), everything on it: Kafka, FerretDB, Mailpit, receiver, worker |
+| worker processes (one consumer group, 3 partitions) | {WORKERS} |
 | events | {events} ({USERS} users) |
 | notifications (e-mail + push) | {sends} |
 | time, lag drained | {elapsed:.1f} s |
 | **notifications per second** | **{rate:.0f}** |
 | target of issue 9 | 2,000 |
+| CPU per notification | {", ".join(f"{k} {v:.2f} ms" for k, v in per.items())}; total {total:.2f} ms |
+| what 2 idle cores would allow at that cost | ~{2000 / total:.0f} per second |
+
+The machine is shared with other work while this runs; the CPU cost per
+notification, measured from `/proc` for each process of the pipeline, says
+what the same pipeline does when it has both cores to itself.
 
 {END}"""
     text = ""
