@@ -19,7 +19,10 @@ import pymongo
 from feira import ROOT, free_port, stack_env, wait_for
 
 BIN = os.path.join(ROOT, "build", "bin")
-WORKER = os.path.join(ROOT, "build", "workers", "notification-worker")
+# FEIRA_WORKERS_DIR=build/asan/workers runs the suite on the ASan build
+WORKER = os.path.join(os.environ.get("FEIRA_WORKERS_DIR")
+                      or os.path.join(ROOT, "build", "workers"),
+                      "notification-worker")
 
 
 def offset():
@@ -39,7 +42,7 @@ class Mailpit:
     """A real SMTP server with an HTTP API, on ports derived from the test
     stack's offset (SMTP 1025+offset+n, HTTP 8025+offset+n)."""
 
-    def __init__(self, n=0, dedupe=False):
+    def __init__(self, n=0, dedupe=False, tls=None):
         self.dir = tempfile.mkdtemp(prefix="feira-mailpit-")
         self.smtp_port = 1025 + offset() + n
         self.http_port = 8025 + offset() + n
@@ -49,15 +52,29 @@ class Mailpit:
                 "--listen", f"127.0.0.1:{self.http_port}",
                 "--database", os.path.join(self.dir, "mailpit.db"),
                 "--max", "100000", "--disable-version-check",
-                "--smtp-auth-accept-any", "--smtp-auth-allow-insecure",
-                "--smtp-disable-rdns", "--quiet"]
+                "--smtp-auth-accept-any", "--smtp-disable-rdns", "--quiet"]
         if dedupe:
             args.append("--ignore-duplicate-ids")
+        if tls:
+            # STARTTLS offered, and required of every client
+            args += ["--smtp-tls-cert", tls[0], "--smtp-tls-key", tls[1],
+                     "--smtp-require-starttls"]
+        else:
+            args.append("--smtp-auth-allow-insecure")
         self.log = open(os.path.join(self.dir, "mailpit.log"), "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
-        wait_for(self.ready, timeout=20, what="Mailpit")
+        try:
+            wait_for(self.ready, timeout=20, what="Mailpit")
+        except AssertionError:
+            self.proc.kill()
+            self.proc.wait()
+            with open(os.path.join(self.dir, "mailpit.log")) as f:
+                log = f.read()
+            self.stop()
+            raise AssertionError(f"Mailpit did not start:\n{log}")
 
     def ready(self):
+        assert self.proc.poll() is None, "Mailpit exited"
         try:
             http_json(f"{self.api}/info")
             return True
@@ -155,7 +172,8 @@ class Worker:
 
     def check_log(self):
         text = self.log()
-        for bad in ("AddressSanitizer", "runtime error:", "offset was not in flight"):
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+                    "offset was not in flight"):
             assert bad not in text, f"{bad} in the worker log:\n{text[-3000:]}"
 
 

@@ -6,6 +6,7 @@ import base64
 import datetime
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -54,6 +55,7 @@ def fcm_module():
     r.credentials, r.public_pem = make_service_account(d, f"{r.url}/token")
     yield r
     r.stop()
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
@@ -532,3 +534,50 @@ def test_sigkill_mid_batch_every_notification_once(stack, mailpit_dedupe,
     inbox = stack.db.notifications.count_documents(
         {"event_id": {"$in": [e["id"] for e in events]}})
     assert inbox == 200
+
+
+def test_email_over_starttls(stack, fcm, sms, topics, worker_factory):
+    d = tempfile.mkdtemp(prefix="feira-tls-")
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                    "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    mail = Mailpit(n=3, tls=(cert, key))
+    try:
+        user = stack.user("Tina")
+        cmd = event("notification.send", {
+            "user_id": user["id"], "template": "welcome",
+            "params": {"message": "TLS"}, "channels": ["email"]})
+        stack.produce(topics["notifications"], cmd, key=user["id"])
+        stack.flush()
+
+        # the server refuses mail without STARTTLS; the worker must use it
+        # and verify the server's certificate
+        worker_factory(mail, FEIRA_SMTP_STARTTLS="require",
+                       FEIRA_SMTP_CA_FILE=cert)
+        got = wait_for(lambda: mail.to(user["email"]), timeout=30,
+                       what="the e-mail over STARTTLS")
+        assert got[0]["Subject"] == "Bem-vindo à Feira, Tina"
+        assert stack.outcomes(event_id=cmd["id"])[0]["status"] == "sent"
+    finally:
+        mail.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_push_rate_limit(stack, mailpit, fcm, sms, topics, worker_factory):
+    provider = stack.user("Ugo", role="provider")
+    clients = [stack.user(f"Vera {i}", devices=1, email=False)
+               for i in range(10)]
+    for c in clients:
+        stack.produce(topics["requests"], accepted(c, provider))
+    stack.flush()
+
+    # 5 pushes a second, bucket of 1: 10 pushes take at least 1.8 s
+    worker_factory(mailpit, FEIRA_FCM_RATE=5, FEIRA_FCM_BURST=1)
+    wait_for(lambda: len(fcm.delivered) == 10, timeout=30, what="10 pushes")
+    times = sorted(r["at"] for r in fcm.requests)
+    assert times[-1] - times[0] >= 1.7, times
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 0.1, gaps
