@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -198,6 +199,7 @@ def main():
         fcm.terminate()
         fcm.wait()
         mail.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_doc(events, sends, elapsed, rate, per, total, others):
