@@ -5,6 +5,8 @@
 #   make stop     stop what `make run` started
 #   make test     unit tests, then the integration suite on its own stack
 #   make asan     the modules with AddressSanitizer and UBSan (build/asan/)
+#   make workers  the C workers behind Kafka (build/workers/)
+#   make dlq-replay TOPIC=feira.notifications.dlq [TO=topic] [STACK=run|test]
 #   make bench    benchmarks, written to docs/benchmarks.md
 #   make test-asan  the integration suite against the sanitizer build
 #   make fuzz     the libFuzzer targets (FUZZ_SECONDS each, default 30)
@@ -116,3 +118,29 @@ bench: deps build
 
 clean:
 	rm -rf $(BUILD)/nginx $(BUILD)/asan $(BUILD)/unit $(BUILD)/fuzz
+
+# the workers (workers/Makefile); `make` builds them with the modules
+.PHONY: workers workers-asan dlq-replay bench bench-notifications clean-workers
+
+build: workers
+
+asan: workers-asan
+
+clean: clean-workers
+
+workers:
+	$(MAKE) -C workers BUILD=$(BUILD)/workers
+
+workers-asan:
+	$(MAKE) -C workers BUILD=$(BUILD)/asan/workers SAN=1
+
+clean-workers:
+	rm -rf $(BUILD)/workers $(BUILD)/asan/workers
+
+dlq-replay: workers
+	@scripts/dlq-replay.sh "$(TOPIC)" "$(TO)"
+
+bench: bench-notifications
+
+bench-notifications: deps build
+	@bench/notifications.sh

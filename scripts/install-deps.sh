@@ -3,7 +3,7 @@
 # Debian packages, the Kafka broker jars (Maven), FerretDB (Go) and the
 # Python test tools.  Each step says what it does; a second run is quick.
 #
-# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|python|bench|fuzz]
+# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|mailpit|python|bench|fuzz]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -62,6 +62,25 @@ install_ferretdb() {
     (cd "$FEIRA_ROOT/scripts/ferretdb" && go build -o "$FEIRA_BIN/ferretdb" .)
 }
 
+MAILPIT_VERSION=v1.27.11
+
+# Mailpit: the SMTP server (with an HTTP API) of the notification tests
+install_mailpit() {
+    # `mailpit version` asks GitHub; a stamp says which version was built
+    if [ -x "$FEIRA_BIN/mailpit" ] \
+       && [ "$(cat "$FEIRA_BIN/.mailpit-version" 2>/dev/null)" = "$MAILPIT_VERSION" ]; then
+        say "Mailpit: present"
+        return
+    fi
+    command -v go >/dev/null || die "Go is needed to build Mailpit"
+    say "Mailpit: building $MAILPIT_VERSION from the Go module proxy"
+    mkdir -p "$FEIRA_BIN"
+    GOBIN=$FEIRA_BIN GOFLAGS=-mod=mod go install \
+        "github.com/axllent/mailpit@$MAILPIT_VERSION" \
+        || die "Mailpit did not build (go install github.com/axllent/mailpit@$MAILPIT_VERSION)"
+    echo "$MAILPIT_VERSION" > "$FEIRA_BIN/.mailpit-version"
+}
+
 install_python() {
     local req=$FEIRA_ROOT/tests/requirements.txt
     if [ -x "$FEIRA_VENV/bin/python" ] && [ "$FEIRA_VENV/.stamp" -nt "$req" ]; then
@@ -93,9 +112,11 @@ case $what in
     packages) install_packages ;;
     kafka)    install_kafka ;;
     ferretdb) install_ferretdb ;;
+    mailpit)  install_mailpit ;;
     python)   install_python ;;
     bench)    install_bench ;;
     fuzz)     install_fuzz ;;
-    all)      install_packages; install_kafka; install_ferretdb; install_python ;;
-    *)        die "usage: $0 [all|packages|kafka|ferretdb|python|bench|fuzz]" ;;
+    all)      install_packages; install_kafka; install_ferretdb; install_mailpit
+              install_python ;;
+    *)        die "usage: $0 [all|packages|kafka|ferretdb|mailpit|python|bench|fuzz]" ;;
 esac
