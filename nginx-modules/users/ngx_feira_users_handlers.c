@@ -16,7 +16,7 @@ static ngx_int_t ngx_feira_users_read(ngx_http_request_t *r,
 static ngx_int_t ngx_feira_users_forbidden(ngx_http_request_t *r,
     const char *detail);
 static ngx_int_t ngx_feira_users_page(ngx_http_request_t *r,
-    ngx_feira_users_job_t *job);
+    ngx_feira_users_job_t *job, ngx_feira_errors_t *errs);
 static void ngx_feira_users_patch_body(ngx_http_request_t *r, json_t *body);
 static void ngx_feira_users_preferences_body(ngx_http_request_t *r,
     json_t *body);
@@ -153,8 +153,9 @@ ngx_feira_users_handler(ngx_http_request_t *r)
 
     default: /* NGX_FEIRA_USERS_REVIEWS */
 
-        if (ngx_feira_users_page(r, job) != NGX_OK) {
-            return NGX_DONE;
+        if (ngx_feira_users_page(r, job, &errs) != NGX_OK) {
+            return ngx_feira_send_problem(r, NGX_HTTP_BAD_REQUEST,
+                                          "the query is invalid", &errs);
         }
 
         return ngx_feira_users_start(r, ngx_feira_users_reviews_list_job,
@@ -364,16 +365,14 @@ ngx_feira_users_forbidden(ngx_http_request_t *r, const char *detail)
 }
 
 
-/* ?limit= and ?cursor=; NGX_DONE when a 400 has been sent */
+/* ?limit= and ?cursor=; NGX_DECLINED with errs for a 400 */
 
 static ngx_int_t
-ngx_feira_users_page(ngx_http_request_t *r, ngx_feira_users_job_t *job)
+ngx_feira_users_page(ngx_http_request_t *r, ngx_feira_users_job_t *job,
+    ngx_feira_errors_t *errs)
 {
-    ngx_int_t           has_limit, has_cursor;
-    ngx_str_t           limit, cursor;
-    ngx_feira_errors_t  errs;
-
-    ngx_memzero(&errs, sizeof(ngx_feira_errors_t));
+    ngx_int_t  has_limit, has_cursor;
+    ngx_str_t  limit, cursor;
 
     has_limit = ngx_http_arg(r, (u_char *) "limit", 5, &limit) == NGX_OK;
     has_cursor = ngx_http_arg(r, (u_char *) "cursor", 6, &cursor) == NGX_OK;
@@ -382,17 +381,13 @@ ngx_feira_users_page(ngx_http_request_t *r, ngx_feira_users_job_t *job)
                              has_limit ? limit.len : 0,
                              has_cursor ? (char *) cursor.data : NULL,
                              has_cursor ? cursor.len : 0,
-                             &job->page, &errs)
-        == 0)
+                             &job->page, errs)
+        != 0)
     {
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
-    ngx_http_finalize_request(r, ngx_feira_send_problem(r,
-                                     NGX_HTTP_BAD_REQUEST,
-                                     "the query is invalid", &errs));
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 

@@ -14,8 +14,8 @@ static ngx_int_t ngx_feira_users_counterpart(mongoc_client_t *client,
     const bson_oid_t *a, const bson_oid_t *b, bson_error_t *error);
 static ngx_int_t ngx_feira_users_exists(mongoc_client_t *client,
     ngx_feira_users_job_t *job);
-static ngx_int_t ngx_feira_users_create_indexes(mongoc_client_t *client,
-    const char *collection, bson_t *indexes);
+static ngx_int_t ngx_feira_users_create_index(mongoc_client_t *client,
+    const char *collection, const bson_t *index);
 static mongoc_collection_t *ngx_feira_users_collection(
     mongoc_client_t *client, const char *name);
 
@@ -654,67 +654,72 @@ ngx_feira_users_find_one(mongoc_collection_t *coll, const bson_t *filter,
 
 
 /*
- * The unique indexes are what makes "once per side" and "one document
- * per token" hold under races; without them no review or device is
- * written.
+ * The unique indexes are what makes "once per side", the ledger and "one
+ * document per token" hold under races; without them no review or device
+ * is written.  One index per command: FerretDB v1 drops the connection
+ * when one createIndexes names several indexes that all exist already.
  */
 
 ngx_int_t
 ngx_feira_users_indexes(mongoc_client_t *client)
 {
-    bson_t     *reviews, *devices;
-    ngx_int_t   rc;
+    bson_t      *index;
+    ngx_int_t    rc;
+    ngx_uint_t   i;
 
     if (ngx_feira_users_indexed) {
         return NGX_OK;
     }
 
-    reviews = BCON_NEW("indexes", "[",
-                           "{",
-                               "key", "{",
-                                   "request_id", BCON_INT32(1),
-                                   "reviewer_id", BCON_INT32(1),
-                               "}",
-                               "name", BCON_UTF8("request_reviewer_unique"),
-                               "unique", BCON_BOOL(true),
-                           "}",
-                           "{",
-                               "key", "{",
-                                   "reviewee_id", BCON_INT32(1),
-                                   "seq", BCON_INT32(1),
-                               "}",
-                               "name", BCON_UTF8("reviewee_seq_unique"),
-                               "unique", BCON_BOOL(true),
-                           "}",
-                           "{",
-                               "key", "{",
-                                   "reviewee_id", BCON_INT32(1),
-                                   "_id", BCON_INT32(-1),
-                               "}",
-                               "name", BCON_UTF8("reviewee_id"),
-                           "}",
-                       "]");
+    rc = NGX_OK;
 
-    devices = BCON_NEW("indexes", "[",
-                           "{",
-                               "key", "{", "token", BCON_INT32(1), "}",
-                               "name", BCON_UTF8("token_unique"),
-                               "unique", BCON_BOOL(true),
-                           "}",
-                           "{",
-                               "key", "{", "user_id", BCON_INT32(1), "}",
-                               "name", BCON_UTF8("user_id"),
-                           "}",
-                       "]");
+    for (i = 0; rc == NGX_OK && i < 5; i++) {
 
-    rc = ngx_feira_users_create_indexes(client, "reviews", reviews);
+        switch (i) {
 
-    if (rc == NGX_OK) {
-        rc = ngx_feira_users_create_indexes(client, "devices", devices);
+        case 0:
+            index = BCON_NEW("key", "{",
+                                 "request_id", BCON_INT32(1),
+                                 "reviewer_id", BCON_INT32(1),
+                             "}",
+                             "name", BCON_UTF8("request_reviewer_unique"),
+                             "unique", BCON_BOOL(true));
+            break;
+
+        case 1:
+            index = BCON_NEW("key", "{",
+                                 "reviewee_id", BCON_INT32(1),
+                                 "seq", BCON_INT32(1),
+                             "}",
+                             "name", BCON_UTF8("reviewee_seq_unique"),
+                             "unique", BCON_BOOL(true));
+            break;
+
+        case 2:
+            index = BCON_NEW("key", "{",
+                                 "reviewee_id", BCON_INT32(1),
+                                 "_id", BCON_INT32(-1),
+                             "}",
+                             "name", BCON_UTF8("reviewee_id"));
+            break;
+
+        case 3:
+            index = BCON_NEW("key", "{", "token", BCON_INT32(1), "}",
+                             "name", BCON_UTF8("token_unique"),
+                             "unique", BCON_BOOL(true));
+            break;
+
+        default:
+            index = BCON_NEW("key", "{", "user_id", BCON_INT32(1), "}",
+                             "name", BCON_UTF8("user_id"));
+            break;
+        }
+
+        rc = ngx_feira_users_create_index(client,
+                                          i < 3 ? "reviews" : "devices",
+                                          index);
+        bson_destroy(index);
     }
-
-    bson_destroy(reviews);
-    bson_destroy(devices);
 
     if (rc == NGX_OK) {
         ngx_feira_users_indexed = 1;
@@ -725,17 +730,19 @@ ngx_feira_users_indexes(mongoc_client_t *client)
 
 
 static ngx_int_t
-ngx_feira_users_create_indexes(mongoc_client_t *client,
-    const char *collection, bson_t *indexes)
+ngx_feira_users_create_index(mongoc_client_t *client,
+    const char *collection, const bson_t *index)
 {
     bool          ok;
-    bson_t        cmd;
+    bson_t        cmd, list;
     bson_error_t  error;
 
     bson_init(&cmd);
 
     ok = BSON_APPEND_UTF8(&cmd, "createIndexes", collection)
-         && bson_concat(&cmd, indexes);
+         && BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &list)
+         && BSON_APPEND_DOCUMENT(&list, "0", index)
+         && bson_append_array_end(&cmd, &list);
 
     if (ok) {
         ok = mongoc_client_command_simple(client, ngx_feira_mongo_db(), &cmd,
