@@ -134,6 +134,14 @@ ngx_feira_users_review_create_job(void *data)
         goto done;
     }
 
+    /* a request of one user with themselves is not a rating source */
+    if (bson_oid_equal(&reviewee, &job->caller)) {
+        job->status = NGX_HTTP_FORBIDDEN;
+        job->detail = "nobody reviews themselves";
+        bson_destroy(&request);
+        goto done;
+    }
+
     status = NULL;
     len = 0;
 

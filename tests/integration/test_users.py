@@ -542,6 +542,8 @@ def test_who_may_review_what(nginx):
                            status=status)
         problem = assert_problem(review(nginx, c, rid, 5), 409)
         assert status in problem["detail"]
+    # one user on both sides is no review
+    assert_problem(review(nginx, c, seed_request(idc, idc), 5), 403)
     # unknown, and not an id
     assert_problem(review(nginx, c, UNKNOWN, 5), 404)
     assert_problem(review(nginx, c, "nope", 5), 400, "request_id")
