@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from authutil import login_admin, register
-from feira import Nginx, request, stack_env, wait_for
+from feira import Nginx, request, service, stack_env, wait_for
 
 UNKNOWN = "0123456789abcdef01234567"
 
@@ -717,6 +717,40 @@ def test_a_new_review_is_published_to_kafka(nginx):
                              "reviewer_id": c["user"]["id"],
                              "reviewee_id": p["user"]["id"], "rating": 5,
                              "comment": "ótimo"}
+
+
+def test_without_feira_auth_require_it_fails_closed(nginx_factory):
+    n = nginx_factory(server_conf="location /open/users/ { feira_users; }\n"
+                                  "location ~ ^/open/r/[^/]+/reviews$ "
+                                  "{ feira_users_reviews; }\n")
+    assert_problem(n.get(f"/open/users/{UNKNOWN}"), 500)
+    assert_problem(n.post(f"/open/r/{UNKNOWN}/reviews", {"rating": 5}), 500)
+    assert "needs \"feira_auth_require\"" in n.log()
+
+
+# faults
+
+def test_store_down_is_503_and_recovers(nginx):
+    c, p = people(nginx, "client", "provider")
+    idp = p["user"]["id"]
+    rid = seed_request(c["user"]["id"], idp)
+
+    service("stop", "mongo")
+    try:
+        for r in (nginx.get(f"/v1/users/{idp}", token=c["access_token"]),
+                  call(nginx, "PATCH", f"/v1/users/{idp}", {"bio": "x"},
+                       token=p["access_token"]),
+                  review(nginx, c, rid, 5)):
+            assert_problem(r, 503)
+            assert r.json()["detail"] == "the user store is unavailable"
+    finally:
+        service("start", "mongo")
+
+    r = wait_for(lambda: (lambda x: x if x.status == 201 else None)(
+        review(nginx, c, rid, 5)), timeout=30, what="a review after restart")
+    assert r.json()["reviewee_id"] == idp
+    r = nginx.get(f"/v1/users/{idp}", token=c["access_token"])
+    assert r.json()["rating_count"] == 1
 
 
 # configuration
