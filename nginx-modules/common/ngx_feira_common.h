@@ -103,15 +103,8 @@ void ngx_feira_rfc3339(int64_t ms, char *buf, size_t size);
 
 /* lists: ngx_feira_page.c */
 
-#define NGX_FEIRA_PAGE_DEFAULT  20
-#define NGX_FEIRA_PAGE_MAX      100
-
-typedef struct {
-    ngx_uint_t                 limit;
-    u_char                     cursor[25];    /* "" or 24 hex, lower case */
-} ngx_feira_page_t;
-
-ngx_int_t ngx_feira_page_parse(ngx_http_request_t *r, ngx_feira_page_t *page,
+/* ?limit= and ?cursor= of the request (rules: ngx_feira_page_parse()) */
+ngx_int_t ngx_feira_page_args(ngx_http_request_t *r, ngx_feira_page_t *page,
     ngx_feira_errors_t *errs);
 
 

@@ -79,6 +79,89 @@ ngx_feira_is_object_id(const char *s, size_t len)
 }
 
 
+/* digits (7 to 15), a leading '+', and the usual spaces, dashes, brackets */
+
+int
+ngx_feira_is_phone(const char *s, size_t len)
+{
+    size_t  i, digits;
+
+    digits = 0;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] >= '0' && s[i] <= '9') {
+            digits++;
+
+        } else if (!(s[i] == '+' && i == 0) && s[i] != ' ' && s[i] != '-'
+                   && s[i] != '(' && s[i] != ')')
+        {
+            return 0;
+        }
+    }
+
+    return digits >= 7 && digits <= 15;
+}
+
+
+/*
+ * ?limit= and ?cursor= of a list, as raw query values (NULL when absent).
+ * The cursor is opaque to clients; it is the id of the last item of the
+ * previous page, kept in lower case.
+ */
+
+int
+ngx_feira_page_parse(const char *limit, size_t limit_len, const char *cursor,
+    size_t cursor_len, ngx_feira_page_t *page, ngx_feira_errors_t *errs)
+{
+    size_t  i, n, before;
+
+    before = errs->n;
+
+    page->limit = NGX_FEIRA_PAGE_DEFAULT;
+    page->cursor[0] = '\0';
+
+    if (limit != NULL) {
+        n = 0;
+
+        for (i = 0; i < limit_len && i < 4; i++) {
+            if (limit[i] < '0' || limit[i] > '9') {
+                break;
+            }
+
+            n = n * 10 + (limit[i] - '0');
+        }
+
+        if (limit_len == 0 || i != limit_len || n < 1
+            || n > NGX_FEIRA_PAGE_MAX)
+        {
+            ngx_feira_errors_add(errs, "limit",
+                                 "must be an integer from 1 to 100");
+
+        } else {
+            page->limit = n;
+        }
+    }
+
+    /* an empty ?cursor= is the first page, as no cursor at all */
+
+    if (cursor != NULL && cursor_len != 0) {
+        if (!ngx_feira_is_object_id(cursor, cursor_len)) {
+            ngx_feira_errors_add(errs, "cursor", "is not a valid cursor");
+
+        } else {
+            for (i = 0; i < cursor_len; i++) {
+                page->cursor[i] = (cursor[i] >= 'A' && cursor[i] <= 'F')
+                                  ? cursor[i] - 'A' + 'a' : cursor[i];
+            }
+
+            page->cursor[cursor_len] = '\0';
+        }
+    }
+
+    return errs->n == before ? 0 : -1;
+}
+
+
 int
 ngx_feira_json_is_safe(const json_t *value, int depth)
 {

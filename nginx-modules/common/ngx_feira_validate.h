@@ -15,6 +15,10 @@
 
 #define NGX_FEIRA_MAX_ERRORS  16
 
+/* the list convention of the contract: ?limit= (1..100, default 20) */
+#define NGX_FEIRA_PAGE_DEFAULT  20
+#define NGX_FEIRA_PAGE_MAX      100
+
 
 typedef enum {
     NGX_FEIRA_STRING = 0,
@@ -57,6 +61,13 @@ typedef struct {
 } ngx_feira_errors_t;
 
 
+typedef struct {
+    size_t               limit;
+    /* the opaque ?cursor=: the 24-hex id of the last item seen, or "" */
+    char                 cursor[25];
+} ngx_feira_page_t;
+
+
 void ngx_feira_errors_add(ngx_feira_errors_t *errs, const char *field,
     const char *message);
 int ngx_feira_validate_object(const json_t *obj,
@@ -64,6 +75,10 @@ int ngx_feira_validate_object(const json_t *obj,
 int ngx_feira_json_is_safe(const json_t *value, int depth);
 size_t ngx_feira_utf8_length(const char *s, size_t len);
 int ngx_feira_is_object_id(const char *s, size_t len);
+int ngx_feira_is_phone(const char *s, size_t len);
+int ngx_feira_page_parse(const char *limit, size_t limit_len,
+    const char *cursor, size_t cursor_len, ngx_feira_page_t *page,
+    ngx_feira_errors_t *errs);
 
 
 #endif /* _NGX_FEIRA_VALIDATE_H_INCLUDED_ */

@@ -47,7 +47,7 @@ ngx_feira_inbox_list_job(void *data)
     }
 
     if (job->page.cursor[0]) {
-        bson_oid_init_from_string(&cursor, (char *) job->page.cursor);
+        bson_oid_init_from_string(&cursor, job->page.cursor);
         BCON_APPEND(filter, "_id", "{", "$lt", BCON_OID(&cursor), "}");
     }
 

@@ -147,7 +147,7 @@ ngx_http_feira_inbox_handler(ngx_http_request_t *r)
 
         ngx_memzero(&errs, sizeof(ngx_feira_errors_t));
 
-        (void) ngx_feira_page_parse(r, &job->page, &errs);
+        (void) ngx_feira_page_args(r, &job->page, &errs);
 
         if (ngx_http_arg(r, (u_char *) "unread", 6, &value) == NGX_OK) {
             if (value.len == 4 && ngx_strncmp(value.data, "true", 4) == 0) {

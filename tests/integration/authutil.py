@@ -55,3 +55,18 @@ def sign(header, payload, key, alg="HS256"):
     else:
         sig = hmac.new(key, f"{h}.{p}".encode(), hashlib.sha256).digest()
     return f"{h}.{p}.{b64url(sig)}"
+
+
+def login_admin(n):
+    """The admin seeded from configuration (feira_auth_admin), signed in
+    with the password of the stack's secrets directory; the seed runs at
+    start, so the first attempts may come too early."""
+    from feira import wait_for
+    path = os.path.join(stack_env()["STACK_DIR"], "secrets", "admin-password")
+    with open(path) as f:
+        password = f.read().strip()
+    r = wait_for(lambda: (lambda x: x if x.status == 200 else None)(
+        n.post("/v1/auth/login", {"email": "admin@feira.local",
+                                  "password": password})),
+        timeout=10, what="admin login")
+    return r.json()

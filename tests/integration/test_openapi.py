@@ -22,6 +22,38 @@ def locations():
     return exact, prefix
 
 
+METHODS = {"get", "put", "post", "delete", "options", "head", "patch",
+           "trace"}
+
+
+def locations():
+    """(modifier, pattern) of every location of conf/nginx.conf."""
+    with open(os.path.join(ROOT, "conf", "nginx.conf")) as f:
+        conf = f.read()
+    return re.findall(r"location\s+(=|~\*|~|\^~)?\s*(\S+)\s*\{", conf)
+
+
+def takes(modifier, pattern, path):
+    """Whether one location takes this concrete path: an exact match, a
+    regex, or a prefix other than "/"."""
+    if modifier == "=":
+        return pattern == path
+    if modifier in ("~", "~*"):
+        return re.search(pattern, path,
+                         re.I if modifier == "~*" else 0) is not None
+    return pattern != "/" and path.startswith(pattern)
+
+
+def concrete_paths():
+    """The documented paths, with an id for each {parameter}."""
+    return [re.sub(r"\{[^}]+\}", "0123456789abcdef01234567", p)
+            for p in spec()["paths"]]
+
+
+def routed(path):
+    return any(takes(m, p, path) for m, p in locations())
+
+
 def test_openapi_is_3_1_with_problem_errors():
     s = spec()
     assert s["openapi"].startswith("3.1")
@@ -39,9 +71,25 @@ def test_every_served_path_is_documented_and_back():
     assert unserved == set(), "documented but not served"
 
 
+def test_every_documented_path_is_routed():
+    """Paths with parameters are served by prefix or regex locations."""
+    for path, concrete in zip(spec()["paths"], concrete_paths()):
+        assert routed(concrete), f"{path} is documented but not routed"
+
+
+def test_every_prefix_and_regex_location_serves_a_documented_path():
+    paths = concrete_paths()
+    for modifier, pattern in locations():
+        if modifier != "=":
+            assert any(takes(modifier, pattern, p) for p in paths), \
+                f"location {modifier} {pattern} serves nothing documented"
+
+
 def test_every_operation_has_an_id_and_problem_errors():
     for path, item in spec()["paths"].items():
         for method, op in item.items():
+            if method not in METHODS:
+                continue  # parameters, summary: for all operations
             assert op.get("operationId"), f"{method} {path}"
             for status, resp in op["responses"].items():
                 # nginx's own access checks (allow/deny) answer without a body

@@ -266,6 +266,68 @@ test_errors_are_bounded(void **state)
 }
 
 
+static void
+test_phone(void **state)
+{
+    assert_true(ngx_feira_is_phone("+55 11 91234-5678", 17));
+    assert_true(ngx_feira_is_phone("(11) 1234567", 12));
+    assert_false(ngx_feira_is_phone("123456", 6));
+    assert_false(ngx_feira_is_phone("1234567890123456", 16));
+    assert_false(ngx_feira_is_phone("55+11912345678", 14));
+    assert_false(ngx_feira_is_phone("call me", 7));
+    assert_false(ngx_feira_is_phone("", 0));
+}
+
+
+static int
+page(const char *limit, const char *cursor, ngx_feira_page_t *p,
+    ngx_feira_errors_t *errs)
+{
+    memset(errs, 0, sizeof(*errs));
+
+    return ngx_feira_page_parse(limit, limit ? strlen(limit) : 0,
+                                cursor, cursor ? strlen(cursor) : 0, p, errs);
+}
+
+
+static void
+test_page(void **state)
+{
+    ngx_feira_page_t    p;
+    ngx_feira_errors_t  errs;
+
+    assert_int_equal(page(NULL, NULL, &p, &errs), 0);
+    assert_int_equal(p.limit, NGX_FEIRA_PAGE_DEFAULT);
+    assert_string_equal(p.cursor, "");
+
+    assert_int_equal(page("1", "", &p, &errs), 0);
+    assert_int_equal(p.limit, 1);
+    assert_string_equal(p.cursor, "");
+
+    assert_int_equal(page("100", "65A1B2C3D4E5F60718293A4B", &p, &errs), 0);
+    assert_int_equal(p.limit, 100);
+    assert_string_equal(p.cursor, "65a1b2c3d4e5f60718293a4b");
+
+    assert_int_equal(page("0", NULL, &p, &errs), -1);
+    assert_true(has_error(&errs, "limit", "from 1 to 100"));
+    assert_int_equal(page("101", NULL, &p, &errs), -1);
+    assert_int_equal(page("", NULL, &p, &errs), -1);
+    assert_int_equal(page("-5", NULL, &p, &errs), -1);
+    assert_int_equal(page("1e2", NULL, &p, &errs), -1);
+    assert_int_equal(page("99999999999999999999", NULL, &p, &errs), -1);
+    assert_int_equal(page(" 5", NULL, &p, &errs), -1);
+
+    assert_int_equal(page(NULL, "abc", &p, &errs), -1);
+    assert_true(has_error(&errs, "cursor", "not a valid cursor"));
+    assert_int_equal(page(NULL, "65a1b2c3d4e5f60718293a4g", &p, &errs), -1);
+    assert_int_equal(page(NULL, "%7B%22%24gt%22%3A1%7D", &p, &errs), -1);
+
+    /* both wrong: both named */
+    assert_int_equal(page("x", "y", &p, &errs), -1);
+    assert_int_equal(errs.n, 2);
+}
+
+
 int
 main(void)
 {
@@ -282,6 +344,8 @@ main(void)
         cmocka_unit_test(test_nul_in_string),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_errors_are_bounded),
+        cmocka_unit_test(test_phone),
+        cmocka_unit_test(test_page),
     };
 
     return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
