@@ -199,7 +199,8 @@ ngx_feira_send_dump(ngx_http_request_t *r, ngx_uint_t status, json_t *body,
     ngx_int_t     rc;
     ngx_chain_t   out;
 
-    len = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    /* 15 digits: 0.6906, not 0.69059999999999999 */
+    len = json_dumpb(body, NULL, 0, JSON_COMPACT|JSON_REAL_PRECISION(15));
     if (len == 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -209,7 +210,10 @@ ngx_feira_send_dump(ngx_http_request_t *r, ngx_uint_t status, json_t *body,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (json_dumpb(body, (char *) b->pos, len, JSON_COMPACT) != len) {
+    if (json_dumpb(body, (char *) b->pos, len,
+                   JSON_COMPACT|JSON_REAL_PRECISION(15))
+        != len)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
