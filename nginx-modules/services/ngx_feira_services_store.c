@@ -29,6 +29,8 @@ static void ngx_feira_svc_append_money(bson_t *doc, const char *key,
 static json_t *ngx_feira_svc_money_json(const bson_t *doc, const char *key);
 static char *ngx_feira_svc_new_event(ngx_feira_svc_job_t *job,
     const char *type, json_t *data);
+static ngx_int_t ngx_feira_svc_index(mongoc_client_t *client,
+    const char *coll, const char *name, bson_t *key, ngx_uint_t unique);
 static void ngx_feira_svc_relay(ngx_feira_svc_job_t *job,
     mongoc_client_t *client, mongoc_collection_t *requests,
     mongoc_collection_t *claims, const bson_t *claim);
@@ -41,91 +43,90 @@ static volatile int  ngx_feira_svc_indexed;
 ngx_int_t
 ngx_feira_svc_indexes(mongoc_client_t *client)
 {
-    bool          ok;
-    bson_t       *cmd;
-    bson_error_t  error;
-
     if (ngx_feira_svc_indexed) {
         return NGX_OK;
     }
 
     /* the unique one decides "one offering per category" */
-    cmd = BCON_NEW("createIndexes", BCON_UTF8(NGX_FEIRA_SVC_OFFERINGS_COLL),
-                   "indexes", "[",
-                       "{",
-                           "key", "{", "provider_id", BCON_INT32(1),
-                                       "category", BCON_INT32(1), "}",
-                           "name", BCON_UTF8("provider_category"),
-                           "unique", BCON_BOOL(true),
-                       "}",
-                       "{",
-                           "key", "{", "category", BCON_INT32(1), "}",
-                           "name", BCON_UTF8("category"),
-                       "}",
-                   "]");
 
-    ok = mongoc_client_command_simple(client, ngx_feira_mongo_db(), cmd, NULL,
-                                      NULL, &error);
-    bson_destroy(cmd);
-
-    if (!ok) {
-        goto failed;
-    }
-
-    cmd = BCON_NEW("createIndexes", BCON_UTF8(NGX_FEIRA_SVC_REQUESTS_COLL),
-                   "indexes", "[",
-                       "{",
-                           "key", "{", "client_id", BCON_INT32(1),
-                                       "_id", BCON_INT32(-1), "}",
-                           "name", BCON_UTF8("client"),
-                       "}",
-                       "{",
-                           "key", "{", "provider_id", BCON_INT32(1),
-                                       "_id", BCON_INT32(-1), "}",
-                           "name", BCON_UTF8("provider"),
-                       "}",
-                       "{",
-                           "key", "{", "status", BCON_INT32(1),
-                                       "expires_at", BCON_INT32(1), "}",
-                           "name", BCON_UTF8("status_expires"),
-                       "}",
-                   "]");
-
-    ok = mongoc_client_command_simple(client, ngx_feira_mongo_db(), cmd, NULL,
-                                      NULL, &error);
-    bson_destroy(cmd);
-
-    if (!ok) {
-        goto failed;
-    }
-
-    cmd = BCON_NEW("createIndexes", BCON_UTF8(NGX_FEIRA_SVC_CLAIMS_COLL),
-                   "indexes", "[",
-                       "{",
-                           "key", "{", "published", BCON_INT32(1),
-                                       "at", BCON_INT32(1), "}",
-                           "name", BCON_UTF8("unpublished"),
-                       "}",
-                   "]");
-
-    ok = mongoc_client_command_simple(client, ngx_feira_mongo_db(), cmd, NULL,
-                                      NULL, &error);
-    bson_destroy(cmd);
-
-    if (!ok) {
-        goto failed;
+    if (ngx_feira_svc_index(client, NGX_FEIRA_SVC_OFFERINGS_COLL,
+                            "provider_category",
+                            BCON_NEW("provider_id", BCON_INT32(1),
+                                     "category", BCON_INT32(1)), 1)
+        != NGX_OK
+        || ngx_feira_svc_index(client, NGX_FEIRA_SVC_OFFERINGS_COLL,
+                               "category",
+                               BCON_NEW("category", BCON_INT32(1)), 0)
+           != NGX_OK
+        || ngx_feira_svc_index(client, NGX_FEIRA_SVC_REQUESTS_COLL, "client",
+                               BCON_NEW("client_id", BCON_INT32(1),
+                                        "_id", BCON_INT32(-1)), 0)
+           != NGX_OK
+        || ngx_feira_svc_index(client, NGX_FEIRA_SVC_REQUESTS_COLL,
+                               "provider",
+                               BCON_NEW("provider_id", BCON_INT32(1),
+                                        "_id", BCON_INT32(-1)), 0)
+           != NGX_OK
+        || ngx_feira_svc_index(client, NGX_FEIRA_SVC_REQUESTS_COLL,
+                               "status_expires",
+                               BCON_NEW("status", BCON_INT32(1),
+                                        "expires_at", BCON_INT32(1)), 0)
+           != NGX_OK
+        || ngx_feira_svc_index(client, NGX_FEIRA_SVC_CLAIMS_COLL,
+                               "unpublished",
+                               BCON_NEW("published", BCON_INT32(1),
+                                        "at", BCON_INT32(1)), 0)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     ngx_feira_svc_indexed = 1;
 
     return NGX_OK;
+}
 
-failed:
 
-    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                  "feira: services: createIndexes: %s", error.message);
+/*
+ * One index per command: FerretDB v1 fails a createIndexes that names
+ * several indexes which all exist already.  The key is destroyed here.
+ */
 
-    return NGX_ERROR;
+static ngx_int_t
+ngx_feira_svc_index(mongoc_client_t *client, const char *coll,
+    const char *name, bson_t *key, ngx_uint_t unique)
+{
+    bool           ok;
+    bson_t        *cmd, list, index;
+    bson_error_t   error;
+
+    cmd = BCON_NEW("createIndexes", BCON_UTF8(coll));
+
+    BSON_APPEND_ARRAY_BEGIN(cmd, "indexes", &list);
+    BSON_APPEND_DOCUMENT_BEGIN(&list, "0", &index);
+    BSON_APPEND_DOCUMENT(&index, "key", key);
+    BSON_APPEND_UTF8(&index, "name", name);
+
+    if (unique) {
+        BSON_APPEND_BOOL(&index, "unique", true);
+    }
+
+    bson_append_document_end(&list, &index);
+    bson_append_array_end(cmd, &list);
+
+    ok = mongoc_client_command_simple(client, ngx_feira_mongo_db(), cmd, NULL,
+                                      NULL, &error);
+    bson_destroy(cmd);
+    bson_destroy(key);
+
+    if (!ok) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "feira: services: createIndexes %s.%s: %s", coll, name,
+                      error.message);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
