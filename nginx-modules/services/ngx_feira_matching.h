@@ -72,6 +72,10 @@ double ngx_feira_haversine_km(double lat1, double lng1, double lat2,
 
 int ngx_feira_profile_parse(const char *s, size_t len,
     ngx_feira_profile_t *p);
+int ngx_feira_pos_parse(const char *s, size_t len, double *lng, double *lat,
+    int64_t *seen, double *rating);
+int ngx_feira_offers_parse(const char *s, size_t len, int64_t month,
+    int64_t before, int64_t *received, int64_t *accepted);
 size_t ngx_feira_profile_format(const ngx_feira_profile_t *p, char *buf,
     size_t len);
 

@@ -1,15 +1,17 @@
 /*
  * Matching over Redis: the online providers of a category near a point
- * (GEOSEARCH), then, pipelined, their last sign of life, offering profile,
- * rating and offer counters; eligibility and the score are computed here
- * with ngx_feira_services_matching.c.  No MongoDB on this path.
+ * (GEOSEARCH, members only), then, pipelined, their position, last sign of
+ * life and rating (feira:pos), offering profile (feira:offer:<category>)
+ * and offer counters (feira:offers); eligibility and the score are
+ * computed here with ngx_feira_services_matching.c.  No MongoDB on this
+ * path; three HMGETs because every reply element is an allocation.
  */
 
 #include "ngx_http_feira_services_module.h"
 
 
 #define NGX_FEIRA_SVC_GEO_LAT_MAX  85.05112878   /* what Redis GEO holds */
-#define NGX_FEIRA_SVC_PIPELINE     7
+#define NGX_FEIRA_SVC_PIPELINE     3
 
 
 typedef struct ngx_feira_svc_cand_s  ngx_feira_svc_cand_t;
@@ -36,6 +38,9 @@ struct ngx_feira_svc_cand_s {
     int64_t                      *received;
     int64_t                      *accepted;
 
+    int64_t                       month;       /* YYYYMM, now */
+    int64_t                       before;      /* the month before */
+
     ngx_uint_t                    pending;
     ngx_uint_t                    failed;
     ngx_feira_svc_cand_cmd_t      cmds[NGX_FEIRA_SVC_PIPELINE];
@@ -51,13 +56,9 @@ typedef struct {
 
 
 enum {
-    NGX_FEIRA_SVC_CMD_SEEN = 0,
+    NGX_FEIRA_SVC_CMD_POS = 0,
     NGX_FEIRA_SVC_CMD_OFFER,
-    NGX_FEIRA_SVC_CMD_RATING,
-    NGX_FEIRA_SVC_CMD_RECEIVED,
-    NGX_FEIRA_SVC_CMD_RECEIVED_BEFORE,
-    NGX_FEIRA_SVC_CMD_ACCEPTED,
-    NGX_FEIRA_SVC_CMD_ACCEPTED_BEFORE
+    NGX_FEIRA_SVC_CMD_OFFERS
 };
 
 
@@ -82,8 +83,8 @@ ngx_int_t
 ngx_feira_svc_match(ngx_http_request_t *r, ngx_feira_svc_match_query_t *q)
 {
     char                  lat[32], lng[32], radius[32], count[32];
-    const char           *argv[12];
-    size_t                argvlen[12];
+    const char           *argv[11];
+    size_t                argvlen[11];
     ngx_uint_t            i;
     ngx_feira_redis_t    *rc;
     ngx_feira_svc_cand_t *ctx;
@@ -133,13 +134,12 @@ ngx_feira_svc_match(ngx_http_request_t *r, ngx_feira_svc_match_query_t *q)
     argv[8] = "ASC";
     argv[9] = "COUNT";
     argv[10] = count;
-    argv[11] = "WITHCOORD";
 
-    for (i = 0; i < 12; i++) {
+    for (i = 0; i < 11; i++) {
         argvlen[i] = ngx_strlen(argv[i]);
     }
 
-    if (ngx_feira_redis_commandargv(rc, ngx_feira_svc_geo_reply, ctx, 12,
+    if (ngx_feira_redis_commandargv(rc, ngx_feira_svc_geo_reply, ctx, 11,
                                     argv, argvlen)
         != NGX_OK)
     {
@@ -157,7 +157,7 @@ ngx_feira_svc_geo_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
     size_t               i, n;
     redisReply          *rr = reply;
-    redisReply          *item, *pos;
+    redisReply          *item;
     ngx_http_request_t  *r;
 
     r = ctx->request;
@@ -198,32 +198,17 @@ ngx_feira_svc_geo_reply(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
 
-    /* [member, [lng, lat]] each; members are provider ids */
+    /* the members are provider ids */
 
     for (i = 0; i < n; i++) {
         item = rr->element[i];
 
-        if (item->type != REDIS_REPLY_ARRAY || item->elements != 2
-            || item->element[0]->type != REDIS_REPLY_STRING
-            || item->element[0]->len != 24
-            || item->element[1]->type != REDIS_REPLY_ARRAY
-            || item->element[1]->elements != 2)
-        {
+        if (item->type != REDIS_REPLY_STRING || item->len != 24) {
             continue;
         }
 
-        pos = item->element[1];
-
-        if (pos->element[0]->type != REDIS_REPLY_STRING
-            || pos->element[1]->type != REDIS_REPLY_STRING)
-        {
-            continue;
-        }
-
-        ngx_memcpy(ctx->ids[ctx->n], item->element[0]->str, 24);
+        ngx_memcpy(ctx->ids[ctx->n], item->str, 24);
         ctx->ids[ctx->n][24] = '\0';
-        ctx->lng[ctx->n] = strtod(pos->element[0]->str, NULL);
-        ctx->lat[ctx->n] = strtod(pos->element[1]->str, NULL);
         ctx->n++;
     }
 
@@ -238,18 +223,23 @@ ngx_feira_svc_geo_reply(redisAsyncContext *ac, void *reply, void *privdata)
 }
 
 
-/* seven commands over the same ids, pipelined */
+/* three commands over the same ids, pipelined */
 
 static ngx_int_t
 ngx_feira_svc_details(ngx_feira_svc_cand_t *ctx)
 {
-    size_t               *argvlen, klen[NGX_FEIRA_SVC_PIPELINE];
+    size_t               *argvlen;
     ngx_uint_t            i, w;
-    const char          **argv, *cmd[NGX_FEIRA_SVC_PIPELINE];
+    const char          **argv;
     ngx_feira_redis_t    *rc;
     ngx_http_request_t   *r;
-    char                 *key[NGX_FEIRA_SVC_PIPELINE];
-    char                  now[8], before[8];
+    char                  month[8];
+    u_char                offer[sizeof(NGX_FEIRA_SVC_KEY_OFFER)
+                                + NGX_FEIRA_SVC_SLUG_LEN];
+
+    static const char    *keys[NGX_FEIRA_SVC_PIPELINE] = {
+        NGX_FEIRA_SVC_KEY_POS, NULL, NGX_FEIRA_SVC_KEY_OFFERS
+    };
 
     r = ctx->request;
     rc = ngx_feira_redis_main();
@@ -261,60 +251,27 @@ ngx_feira_svc_details(ngx_feira_svc_cand_t *ctx)
         return NGX_ERROR;
     }
 
-    for (w = 0; w < NGX_FEIRA_SVC_PIPELINE; w++) {
-        key[w] = ngx_pnalloc(r->pool, 64 + NGX_FEIRA_SVC_SLUG_LEN);
-        if (key[w] == NULL) {
-            return NGX_ERROR;
-        }
-    }
+    *ngx_snprintf(offer, sizeof(offer) - 1, "%s%V", NGX_FEIRA_SVC_KEY_OFFER,
+                  &ctx->q->category) = '\0';
 
-    ngx_feira_svc_month_key(ngx_time(), 0, now);
-    ngx_feira_svc_month_key(ngx_time(), 1, before);
-
-    cmd[NGX_FEIRA_SVC_CMD_SEEN] = "ZMSCORE";
-    ngx_sprintf((u_char *) key[NGX_FEIRA_SVC_CMD_SEEN], "%s%Z",
-                NGX_FEIRA_SVC_KEY_SEEN);
-
-    cmd[NGX_FEIRA_SVC_CMD_OFFER] = "HMGET";
-    ngx_sprintf((u_char *) key[NGX_FEIRA_SVC_CMD_OFFER], "%s%V%Z",
-                NGX_FEIRA_SVC_KEY_OFFER, &ctx->q->category);
-
-    cmd[NGX_FEIRA_SVC_CMD_RATING] = "HMGET";
-    ngx_sprintf((u_char *) key[NGX_FEIRA_SVC_CMD_RATING], "%s%Z",
-                NGX_FEIRA_SVC_KEY_RATING);
-
-    cmd[NGX_FEIRA_SVC_CMD_RECEIVED] = "HMGET";
-    ngx_sprintf((u_char *) key[NGX_FEIRA_SVC_CMD_RECEIVED], "%s%s%Z",
-                NGX_FEIRA_SVC_KEY_RECEIVED, now);
-
-    cmd[NGX_FEIRA_SVC_CMD_RECEIVED_BEFORE] = "HMGET";
-    ngx_sprintf((u_char *) key[NGX_FEIRA_SVC_CMD_RECEIVED_BEFORE], "%s%s%Z",
-                NGX_FEIRA_SVC_KEY_RECEIVED, before);
-
-    cmd[NGX_FEIRA_SVC_CMD_ACCEPTED] = "HMGET";
-    ngx_sprintf((u_char *) key[NGX_FEIRA_SVC_CMD_ACCEPTED], "%s%s%Z",
-                NGX_FEIRA_SVC_KEY_ACCEPTED, now);
-
-    cmd[NGX_FEIRA_SVC_CMD_ACCEPTED_BEFORE] = "HMGET";
-    ngx_sprintf((u_char *) key[NGX_FEIRA_SVC_CMD_ACCEPTED_BEFORE], "%s%s%Z",
-                NGX_FEIRA_SVC_KEY_ACCEPTED, before);
+    ngx_feira_svc_month_key(ngx_time(), 0, month);
+    ctx->month = ngx_atoi((u_char *) month, 6);
+    ngx_feira_svc_month_key(ngx_time(), 1, month);
+    ctx->before = ngx_atoi((u_char *) month, 6);
 
     for (i = 0; i < ctx->n; i++) {
         argv[i + 2] = ctx->ids[i];
         argvlen[i + 2] = 24;
     }
 
-    for (w = 0; w < NGX_FEIRA_SVC_PIPELINE; w++) {
-        klen[w] = ngx_strlen(key[w]);
-    }
+    argv[0] = "HMGET";
+    argvlen[0] = 5;
 
     /* hiredis copies the arguments: one argv serves every command */
 
     for (w = 0; w < NGX_FEIRA_SVC_PIPELINE; w++) {
-        argv[0] = cmd[w];
-        argvlen[0] = ngx_strlen(cmd[w]);
-        argv[1] = key[w];
-        argvlen[1] = klen[w];
+        argv[1] = keys[w] ? keys[w] : (char *) offer;
+        argvlen[1] = ngx_strlen(argv[1]);
 
         ctx->cmds[w].ctx = ctx;
         ctx->cmds[w].which = w;
@@ -342,7 +299,7 @@ ngx_feira_svc_details_reply(redisAsyncContext *ac, void *reply,
     ngx_feira_svc_cand_cmd_t  *cmd = privdata;
 
     size_t                 i;
-    int64_t                count;
+    int64_t                seen;
     redisReply            *rr = reply;
     redisReply            *e;
     ngx_feira_svc_cand_t  *ctx;
@@ -370,8 +327,14 @@ ngx_feira_svc_details_reply(redisAsyncContext *ac, void *reply,
 
         switch (cmd->which) {
 
-        case NGX_FEIRA_SVC_CMD_SEEN:
-            ctx->seen[i] = (time_t) strtoll(e->str, NULL, 10);
+        case NGX_FEIRA_SVC_CMD_POS:
+            if (ngx_feira_pos_parse(e->str, e->len, &ctx->lng[i],
+                                    &ctx->lat[i], &seen, &ctx->rating[i])
+                == 0)
+            {
+                ctx->seen[i] = (time_t) seen;
+            }
+
             break;
 
         case NGX_FEIRA_SVC_CMD_OFFER:
@@ -380,22 +343,10 @@ ngx_feira_svc_details_reply(redisAsyncContext *ac, void *reply,
                              == 0);
             break;
 
-        case NGX_FEIRA_SVC_CMD_RATING:
-            ctx->rating[i] = strtod(e->str, NULL);
-            break;
-
-        default:
-            count = strtoll(e->str, NULL, 10);
-
-            if (cmd->which == NGX_FEIRA_SVC_CMD_RECEIVED
-                || cmd->which == NGX_FEIRA_SVC_CMD_RECEIVED_BEFORE)
-            {
-                ctx->received[i] += count;
-
-            } else {
-                ctx->accepted[i] += count;
-            }
-
+        default: /* NGX_FEIRA_SVC_CMD_OFFERS */
+            (void) ngx_feira_offers_parse(e->str, e->len, ctx->month,
+                                          ctx->before, &ctx->received[i],
+                                          &ctx->accepted[i]);
             break;
         }
     }

@@ -15,7 +15,21 @@
 #define NGX_FEIRA_DEG  (M_PI / 180.0)
 
 
+typedef struct {
+    const char  *p;
+    const char  *last;
+} ngx_feira_scan_t;
+
+
 static int ngx_feira_digits(const char *s, size_t n, int *value);
+static int ngx_feira_scan_word(ngx_feira_scan_t *sc, const char **w,
+    size_t *len);
+static int ngx_feira_number(const char *s, size_t len, double *v,
+    int integer);
+static int ngx_feira_scan_number(ngx_feira_scan_t *sc, double *v,
+    int integer);
+static int ngx_feira_scan_digits(const char **p, const char *last,
+    char stop, long *v);
 static int64_t ngx_feira_days_from_civil(int64_t y, unsigned m, unsigned d);
 
 
@@ -40,6 +54,136 @@ ngx_feira_haversine_km(double lat1, double lng1, double lat2, double lng2)
 
 
 /*
+ * The strings matching reads are written by the module itself, but still
+ * parsed strictly, by hand: a ranking parses thousands of them, and
+ * strtod() and strtok() were most of its time.
+ */
+
+/* the next space-separated field; the space after it is consumed */
+
+static int
+ngx_feira_scan_word(ngx_feira_scan_t *sc, const char **w, size_t *len)
+{
+    const char  *p;
+
+    p = sc->p;
+
+    while (sc->p < sc->last && *sc->p != ' ') {
+        sc->p++;
+    }
+
+    if (sc->p == p) {
+        return -1;
+    }
+
+    *w = p;
+    *len = sc->p - p;
+
+    if (sc->p < sc->last) {
+        sc->p++;
+
+        if (sc->p == sc->last) {
+            return -1;      /* a trailing space */
+        }
+    }
+
+    return 0;
+}
+
+
+/* [-]digits[.digits], a whole field */
+
+static int
+ngx_feira_number(const char *s, size_t len, double *v, int integer)
+{
+    int          neg, digits;
+    size_t       i;
+    double       scale, x;
+
+    i = 0;
+    neg = 0;
+
+    if (len && s[0] == '-') {
+        neg = 1;
+        i++;
+    }
+
+    x = 0;
+    digits = 0;
+
+    for ( /* void */ ; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        x = x * 10 + (s[i] - '0');
+        digits++;
+    }
+
+    if (i < len && s[i] == '.' && !integer) {
+        scale = 1;
+
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            x = x * 10 + (s[i] - '0');
+            scale *= 10;
+            digits++;
+        }
+
+        x /= scale;
+    }
+
+    if (i != len || digits == 0 || digits > 18) {
+        return -1;
+    }
+
+    *v = neg ? -x : x;
+
+    return 0;
+}
+
+
+static int
+ngx_feira_scan_number(ngx_feira_scan_t *sc, double *v, int integer)
+{
+    size_t       len;
+    const char  *w;
+
+    if (ngx_feira_scan_word(sc, &w, &len) != 0) {
+        return -1;
+    }
+
+    return ngx_feira_number(w, len, v, integer);
+}
+
+
+/* digits up to a delimiter: the window parts */
+
+static int
+ngx_feira_scan_digits(const char **p, const char *last, char stop, long *v)
+{
+    const char  *s;
+
+    *v = 0;
+    s = *p;
+
+    while (*p < last && **p >= '0' && **p <= '9' && *p - s < 5) {
+        *v = *v * 10 + (**p - '0');
+        (*p)++;
+    }
+
+    if (*p == s) {
+        return -1;
+    }
+
+    if (stop) {
+        if (*p == last || **p != stop) {
+            return -1;
+        }
+
+        (*p)++;
+    }
+
+    return 0;
+}
+
+
+/*
  * "<offering id> <amount> <currency> <h|f> <radius km> <windows>", the
  * windows "-" or "<day>:<start>-<end>,..." in minutes, as
  * "6a1f... 8000 BRL h 12.5 1:480-1080,2:480-1080".
@@ -48,80 +192,161 @@ ngx_feira_haversine_km(double lat1, double lng1, double lat2, double lng2)
 int
 ngx_feira_profile_parse(const char *s, size_t len, ngx_feira_profile_t *p)
 {
-    char         buf[NGX_FEIRA_PROFILE_LEN], *f[6], *save, *w, *end;
-    size_t       i;
-    long         day, start, stop;
-    double       radius;
-    long long    amount;
+    long               day, start, stop;
+    size_t             n;
+    double             v;
+    const char        *w, *last;
+    ngx_feira_scan_t   sc;
 
-    if (len == 0 || len >= sizeof(buf)) {
-        return -1;
-    }
+    sc.p = s;
+    sc.last = s + len;
 
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-
-    save = NULL;
-
-    for (i = 0; i < 6; i++) {
-        f[i] = strtok_r(i ? NULL : buf, " ", &save);
-        if (f[i] == NULL) {
-            return -1;
-        }
-    }
-
-    if (strtok_r(NULL, " ", &save) != NULL || strlen(f[0]) != 24
-        || strlen(f[2]) != 3 || (strcmp(f[3], "h") && strcmp(f[3], "f")))
+    if (len == 0 || len >= NGX_FEIRA_PROFILE_LEN
+        || ngx_feira_scan_word(&sc, &w, &n) != 0 || n != 24)
     {
         return -1;
     }
 
-    amount = strtoll(f[1], &end, 10);
-    if (*end != '\0' || amount < 0) {
+    memcpy(p->offering_id, w, 24);
+    p->offering_id[24] = '\0';
+
+    if (ngx_feira_scan_number(&sc, &v, 1) != 0 || v < 0) {
         return -1;
     }
 
-    radius = strtod(f[4], &end);
-    if (*end != '\0' || !isfinite(radius) || radius <= 0) {
+    p->amount = (int64_t) v;
+
+    if (ngx_feira_scan_word(&sc, &w, &n) != 0 || n != 3) {
         return -1;
     }
 
-    memcpy(p->offering_id, f[0], 25);
-    memcpy(p->currency, f[2], 4);
-    p->amount = amount;
-    p->hourly = (f[3][0] == 'h');
-    p->radius_km = radius;
+    memcpy(p->currency, w, 3);
+    p->currency[3] = '\0';
+
+    if (ngx_feira_scan_word(&sc, &w, &n) != 0 || n != 1
+        || (w[0] != 'h' && w[0] != 'f'))
+    {
+        return -1;
+    }
+
+    p->hourly = (w[0] == 'h');
+
+    if (ngx_feira_scan_number(&sc, &v, 0) != 0 || v <= 0) {
+        return -1;
+    }
+
+    p->radius_km = v;
+
+    if (ngx_feira_scan_word(&sc, &w, &n) != 0 || sc.p != sc.last) {
+        return -1;
+    }
+
     p->nwindows = 0;
 
-    if (strcmp(f[5], "-") == 0) {
+    if (n == 1 && w[0] == '-') {
         return 0;
     }
 
-    for (w = strtok_r(f[5], ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+    last = w + n;
 
-        if (p->nwindows == NGX_FEIRA_MAX_WINDOWS) {
+    while (w < last) {
+
+        if (p->nwindows == NGX_FEIRA_MAX_WINDOWS
+            || ngx_feira_scan_digits(&w, last, ':', &day) != 0
+            || ngx_feira_scan_digits(&w, last, '-', &start) != 0
+            || ngx_feira_scan_digits(&w, last, 0, &stop) != 0
+            || day > 6 || stop > 1440 || start >= stop)
+        {
             return -1;
         }
 
-        day = strtol(w, &end, 10);
-        if (*end != ':' || day < 0 || day > 6) {
-            return -1;
-        }
+        if (w < last) {
+            if (*w != ',' || w + 1 == last) {
+                return -1;
+            }
 
-        start = strtol(end + 1, &end, 10);
-        if (*end != '-') {
-            return -1;
-        }
-
-        stop = strtol(end + 1, &end, 10);
-        if (*end != '\0' || start < 0 || stop > 1440 || start >= stop) {
-            return -1;
+            w++;
         }
 
         p->windows[p->nwindows].day = (uint8_t) day;
         p->windows[p->nwindows].start = (uint16_t) start;
         p->windows[p->nwindows].end = (uint16_t) stop;
         p->nwindows++;
+    }
+
+    return 0;
+}
+
+
+/* feira:pos: "<lng> <lat> <last seen, unix s> <rating>" */
+
+int
+ngx_feira_pos_parse(const char *s, size_t len, double *lng, double *lat,
+    int64_t *seen, double *rating)
+{
+    double            v;
+    ngx_feira_scan_t  sc;
+
+    sc.p = s;
+    sc.last = s + len;
+
+    if (ngx_feira_scan_number(&sc, lng, 0) != 0
+        || ngx_feira_scan_number(&sc, lat, 0) != 0
+        || ngx_feira_scan_number(&sc, &v, 1) != 0
+        || ngx_feira_scan_number(&sc, rating, 0) != 0
+        || sc.p != sc.last)
+    {
+        return -1;
+    }
+
+    *seen = (int64_t) v;
+
+    return 0;
+}
+
+
+/*
+ * feira:offers: "<YYYYMM> <offered> <accepted>[ <YYYYMM> <offered>
+ * <accepted>]", the latest month first; what was counted in "month" and
+ * "before" (the month before it).
+ */
+
+int
+ngx_feira_offers_parse(const char *s, size_t len, int64_t month,
+    int64_t before, int64_t *received, int64_t *accepted)
+{
+    int               i;
+    double            v[6];
+    ngx_feira_scan_t  sc;
+
+    sc.p = s;
+    sc.last = s + len;
+
+    *received = 0;
+    *accepted = 0;
+
+    for (i = 0; i < 6 && sc.p < sc.last; i++) {
+        if (ngx_feira_scan_number(&sc, &v[i], 1) != 0 || v[i] < 0) {
+            return -1;
+        }
+    }
+
+    if ((i != 3 && i != 6) || sc.p != sc.last) {
+        return -1;
+    }
+
+    if ((int64_t) v[0] == month) {
+        *received = (int64_t) v[1];
+        *accepted = (int64_t) v[2];
+
+        if (i == 6 && (int64_t) v[3] == before) {
+            *received += (int64_t) v[4];
+            *accepted += (int64_t) v[5];
+        }
+
+    } else if ((int64_t) v[0] == before) {
+        *received = (int64_t) v[1];
+        *accepted = (int64_t) v[2];
     }
 
     return 0;

@@ -348,7 +348,7 @@ ngx_feira_svc_request_created(ngx_http_request_t *r, void *data)
         return;
     }
 
-    ngx_feira_svc_count_offers(NGX_FEIRA_SVC_KEY_RECEIVED, job->offered,
+    ngx_feira_svc_count_offers(NGX_FEIRA_SVC_OFFERED, job->offered,
                                job->noffered);
 
     if (ngx_feira_svc_location_header(r, job) != NGX_OK) {
@@ -382,7 +382,7 @@ ngx_feira_svc_transition_done(ngx_http_request_t *r, void *data)
 
     if (job->was_offered) {
         provider = &job->provider;
-        ngx_feira_svc_count_offers(NGX_FEIRA_SVC_KEY_ACCEPTED, provider, 1);
+        ngx_feira_svc_count_offers(NGX_FEIRA_SVC_ACCEPTED, provider, 1);
     }
 
     if (ngx_feira_svc_publish(job, ngx_feira_svc_published, r) != NGX_OK) {

@@ -29,9 +29,12 @@
 #define NGX_FEIRA_SVC_KEY_GEO        "feira:geo:"        /* + category */
 #define NGX_FEIRA_SVC_KEY_OFFER      "feira:offer:"      /* + category */
 #define NGX_FEIRA_SVC_KEY_SEEN       "feira:seen"
-#define NGX_FEIRA_SVC_KEY_RATING     "feira:rating"
-#define NGX_FEIRA_SVC_KEY_RECEIVED   "feira:offers:received:"  /* + YYYYMM */
-#define NGX_FEIRA_SVC_KEY_ACCEPTED   "feira:offers:accepted:"  /* + YYYYMM */
+#define NGX_FEIRA_SVC_KEY_POS        "feira:pos"
+#define NGX_FEIRA_SVC_KEY_OFFERS     "feira:offers"
+
+/* ngx_feira_svc_count_offers() */
+#define NGX_FEIRA_SVC_OFFERED        "r"
+#define NGX_FEIRA_SVC_ACCEPTED       "a"
 
 #define NGX_FEIRA_SVC_SLUG_LEN       48
 #define NGX_FEIRA_SVC_MAX_EVENTS     2
@@ -187,7 +190,7 @@ ngx_int_t ngx_feira_svc_presence_handler(ngx_http_request_t *r);
 void ngx_feira_svc_mirror_offer(ngx_http_request_t *r,
     ngx_feira_svc_job_t *job);
 void ngx_feira_svc_presence_trim(ngx_http_feira_services_main_conf_t *smcf);
-void ngx_feira_svc_count_offers(const char *prefix, char (*ids)[25],
+void ngx_feira_svc_count_offers(const char *kind, char (*ids)[25],
     ngx_uint_t n);
 void ngx_feira_svc_month_key(time_t t, int back, char *buf);
 

@@ -148,16 +148,23 @@ def score(distance_km, rating, amount, budget=None, received=0, accepted=0):
 
 
 def offer_counts(provider_id):
-    """Offers received and accepted this month and the one before."""
-    r = rdb()
+    """Offers received and accepted this month and the one before, from
+    feira:offers ("<YYYYMM> <offered> <accepted>[ <YYYYMM> ...]")."""
     now = datetime.datetime.utcnow()
-    months = [now.strftime("%Y%m")]
-    prev = (now.replace(day=1) - datetime.timedelta(days=1)).strftime("%Y%m")
-    months.append(prev)
-    received = sum(int(r.hget(f"feira:offers:received:{m}", provider_id)
-                       or 0) for m in months)
-    accepted = sum(int(r.hget(f"feira:offers:accepted:{m}", provider_id)
-                       or 0) for m in months)
+    month = now.strftime("%Y%m")
+    before = (now.replace(day=1)
+              - datetime.timedelta(days=1)).strftime("%Y%m")
+    value = rdb().hget("feira:offers", provider_id)
+    f = value.split() if value else []
+    buckets = {f[i]: (int(f[i + 1]), int(f[i + 2]))
+               for i in range(0, len(f), 3)}
+    received = accepted = 0
+    if f and f[0] == month:
+        for m in (month, before):
+            received += buckets.get(m, (0, 0))[0]
+            accepted += buckets.get(m, (0, 0))[1]
+    elif f and f[0] == before:
+        received, accepted = buckets[before]
     return received, accepted
 
 

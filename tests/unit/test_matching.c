@@ -120,6 +120,10 @@ test_profile_garbage(void **state)
         "0123456789abcdef01234567 8000 BRL h 5 1:600-60",
         "0123456789abcdef01234567 8000 BRL h 5 1:0-1441",
         "0123456789abcdef01234567 8000 BRL h 5 1:0-60 extra",
+        "0123456789abcdef01234567 8000 BRL h 5 1:0-60,",
+        "0123456789abcdef01234567 8000 BRL h 5 1:0-60 ",
+        "0123456789abcdef01234567  8000 BRL h 5 -",
+        "0123456789abcdef01234567 8000 BRL h 5 1:-60",
         "short 8000 BRL h 5 -",
     };
 
@@ -127,6 +131,59 @@ test_profile_garbage(void **state)
         assert_int_equal(ngx_feira_profile_parse(bad[i], strlen(bad[i]), &q),
                          -1);
     }
+}
+
+
+static void
+test_pos_and_offers(void **state)
+{
+    double   lng, lat, rating;
+    int64_t  seen, received, accepted;
+
+    assert_int_equal(ngx_feira_pos_parse("-46.6333000 -23.5505000 "
+                                         "1796120100 4.8000", 41, &lng, &lat,
+                                         &seen, &rating), 0);
+    assert_near(lng, -46.6333, 1e-12);
+    assert_near(lat, -23.5505, 1e-12);
+    assert_int_equal(seen, 1796120100);
+    assert_near(rating, 4.8, 1e-12);
+
+    assert_int_equal(ngx_feira_pos_parse("1 2 3", 5, &lng, &lat, &seen,
+                                         &rating), -1);
+    assert_int_equal(ngx_feira_pos_parse("1 2 3.5 4", 9, &lng, &lat, &seen,
+                                         &rating), -1);
+    assert_int_equal(ngx_feira_pos_parse("1 2 3 4 ", 8, &lng, &lat, &seen,
+                                         &rating), -1);
+    assert_int_equal(ngx_feira_pos_parse("1 x 3 4", 7, &lng, &lat, &seen,
+                                         &rating), -1);
+
+    /* this month and the one before count; older months do not */
+    assert_int_equal(ngx_feira_offers_parse("202612 5 2 202611 3 1", 21,
+                                            202612, 202611, &received,
+                                            &accepted), 0);
+    assert_int_equal(received, 8);
+    assert_int_equal(accepted, 3);
+
+    assert_int_equal(ngx_feira_offers_parse("202612 5 2 202609 3 1", 21,
+                                            202612, 202611, &received,
+                                            &accepted), 0);
+    assert_int_equal(received, 5);
+    assert_int_equal(accepted, 2);
+
+    assert_int_equal(ngx_feira_offers_parse("202611 4 4", 10, 202612,
+                                            202611, &received, &accepted), 0);
+    assert_int_equal(received, 4);
+    assert_int_equal(accepted, 4);
+
+    assert_int_equal(ngx_feira_offers_parse("202608 4 4", 10, 202612,
+                                            202611, &received, &accepted), 0);
+    assert_int_equal(received, 0);
+
+    assert_int_equal(ngx_feira_offers_parse("202612 4", 8, 202612, 202611,
+                                            &received, &accepted), -1);
+    assert_int_equal(ngx_feira_offers_parse("202612 -4 1", 11, 202612,
+                                            202611, &received, &accepted),
+                     -1);
 }
 
 
@@ -355,6 +412,7 @@ main(void)
         cmocka_unit_test(test_haversine),
         cmocka_unit_test(test_profile_roundtrip),
         cmocka_unit_test(test_profile_garbage),
+        cmocka_unit_test(test_pos_and_offers),
         cmocka_unit_test(test_availability),
         cmocka_unit_test(test_eligible),
         cmocka_unit_test(test_score_parts),
