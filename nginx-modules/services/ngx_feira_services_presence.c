@@ -524,9 +524,11 @@ ngx_feira_svc_mirror_reply(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
     redisReply           *rr = reply;
+    ngx_connection_t     *c;
     ngx_http_request_t   *r = privdata;
     ngx_feira_svc_job_t  *job;
 
+    c = r->connection;
     job = ngx_http_get_module_ctx(r, ngx_http_feira_services_module);
 
     if (rr == NULL || rr->type == REDIS_REPLY_ERROR) {
@@ -535,8 +537,9 @@ ngx_feira_svc_mirror_reply(redisAsyncContext *ac, void *reply,
                       rr ? rr->str : "no connection");
     }
 
+    /* the request may be gone after this: not r->connection */
     ngx_http_finalize_request(r, ngx_feira_svc_reply(r, job));
-    ngx_http_run_posted_requests(r->connection);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -588,7 +591,10 @@ ngx_feira_svc_view_reply(redisAsyncContext *ac, void *reply, void *privdata)
     json_t              *view;
     ngx_int_t            rc;
     redisReply          *rr = reply;
+    ngx_connection_t    *c;
     ngx_http_request_t  *r = privdata;
+
+    c = r->connection;
 
     if (rr == NULL || rr->type != REDIS_REPLY_ARRAY) {
         if (rr && rr->type == REDIS_REPLY_ERROR) {
@@ -615,7 +621,7 @@ ngx_feira_svc_view_reply(redisAsyncContext *ac, void *reply, void *privdata)
 done:
 
     ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(r->connection);
+    ngx_http_run_posted_requests(c);
 }
 
 

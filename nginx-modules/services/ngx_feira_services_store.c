@@ -242,8 +242,9 @@ ngx_feira_svc_request_create_job(void *data)
                    "category", slug,
                    "location", "lat", job->rq.lat, "lng", job->rq.lng);
 
+    /* a copy: the body belongs to the event loop's request */
     if (ev && (v = json_object_get(body, "budget"))) {
-        json_object_set(ev, "budget", v);
+        json_object_set_new(ev, "budget", json_deep_copy(v));
     }
 
     if (ev && job->rq.scheduled_at
