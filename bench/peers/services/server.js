@@ -1,6 +1,7 @@
 // make bench, the Node.js peer of feira_services: GET /v1/requests/:id and
 // GET /v1/requests/:id/matches as a typical team would write them, with
-// Express and the official MongoDB and Redis drivers, on the same data.
+// Express and the official MongoDB and Redis drivers (Node.js 18+), on the
+// same data.
 //
 // The same checks as the nginx module: an HS256 bearer token (signature,
 // exp, iss, aud), the caller's right to the request, and the ranking of
