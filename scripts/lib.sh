@@ -35,6 +35,9 @@ stack_env() {
     MONGO_PORT=$((27027 + off))
     KAFKA_PORT=$((9092 + off))
     KAFKA_CONTROLLER_PORT=$((9093 + off))
+    SMTP_PORT=$((1025 + off))
+    MAILPIT_HTTP_PORT=$((8025 + off))
+    NOTIFY_PORT=$((9101 + off))
 
     EXTERNAL_MONGO=${FEIRA_MONGO_URI:-}
     EXTERNAL_REDIS=${FEIRA_REDIS:-}

@@ -22,6 +22,8 @@ Feira is running.
   MongoDB      $MONGO_URI
   Redis        $REDIS_ADDR
   Kafka        $KAFKA_BROKERS
+  Mail (web)   http://127.0.0.1:$MAILPIT_HTTP_PORT   (what the notification worker sends)
+  Worker       http://127.0.0.1:$NOTIFY_PORT/healthz   (notification-worker)
   state, logs  $STACK_DIR/<service>/
 Stop it with: make stop
 MSG

@@ -3,7 +3,8 @@
 # and logs under var/<stack>/<service>, tracked by pid files.
 #
 # usage: scripts/stack.sh start|stop|status run|test [service...]
-# services, in start order: redis mongo kafka nginx
+# services, in start order: redis mongo kafka nginx (and, for run: mailpit
+# notify, the notification worker with a local mail server)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -94,12 +95,45 @@ start_nginx() {
     say "nginx: http://127.0.0.1:$HTTP_PORT, location ingest tcp://127.0.0.1:$STREAM_PORT"
 }
 
+# the local mail server, for the notification worker of `make run`
+start_mailpit() {
+    local d=$STACK_DIR/mailpit
+    mkdir -p "$d"
+    if pid_alive "$d/mailpit.pid"; then say "mailpit: already running"; return; fi
+    setsid "$FEIRA_BIN/mailpit" --smtp "127.0.0.1:$SMTP_PORT" \
+        --listen "127.0.0.1:$MAILPIT_HTTP_PORT" --database "$d/mailpit.db" \
+        --disable-version-check --smtp-disable-rdns \
+        >>"$d/mailpit.log" 2>&1 < /dev/null &
+    echo $! > "$d/mailpit.pid"
+    wait_port 127.0.0.1 "$SMTP_PORT" 20 || die "Mailpit did not start, see $d/mailpit.log"
+    say "mailpit: smtp 127.0.0.1:$SMTP_PORT, web http://127.0.0.1:$MAILPIT_HTTP_PORT"
+}
+
+start_notify() {
+    local d=$STACK_DIR/notification-worker
+    mkdir -p "$d"
+    if pid_alive "$d/worker.pid"; then say "notification-worker: already running"; return; fi
+    FEIRA_KAFKA_BROKERS=$KAFKA_BROKERS FEIRA_MONGO_URI=$MONGO_URI \
+    FEIRA_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" FEIRA_SMTP_STARTTLS=off \
+    FEIRA_WORKER_LISTEN="127.0.0.1:$NOTIFY_PORT" \
+    FEIRA_NOTIFY_TEMPLATES="$FEIRA_ROOT/workers/notification-worker/templates" \
+        setsid "$FEIRA_BUILD/workers/notification-worker" \
+        >>"$d/worker.log" 2>&1 < /dev/null &
+    echo $! > "$d/worker.pid"
+    wait_port 127.0.0.1 "$NOTIFY_PORT" 20 \
+        || die "the notification worker did not start, see $d/worker.log"
+    say "notification-worker: /healthz and /metrics on 127.0.0.1:$NOTIFY_PORT"
+}
+
 stop_one() {
     case $1 in
         redis) stop_pid redis "$STACK_DIR/redis/redis.pid" ;;
         mongo) stop_pid ferretdb "$STACK_DIR/mongo/ferretdb.pid" ;;
         kafka) stop_pid kafka "$STACK_DIR/kafka/kafka.pid" ;;
         nginx) stop_pid nginx "$STACK_DIR/nginx/nginx.pid" ;;
+        mailpit) stop_pid mailpit "$STACK_DIR/mailpit/mailpit.pid" ;;
+        notify) stop_pid notification-worker \
+                    "$STACK_DIR/notification-worker/worker.pid" ;;
         *)     die "unknown service '$1'" ;;
     esac
 }
@@ -110,6 +144,8 @@ pidfile_of() {
         mongo) echo "$STACK_DIR/mongo/ferretdb.pid" ;;
         kafka) echo "$STACK_DIR/kafka/kafka.pid" ;;
         nginx) echo "$STACK_DIR/nginx/nginx.pid" ;;
+        mailpit) echo "$STACK_DIR/mailpit/mailpit.pid" ;;
+        notify) echo "$STACK_DIR/notification-worker/worker.pid" ;;
     esac
 }
 
@@ -118,7 +154,11 @@ cmd=$1
 stack_env "$2"
 shift 2
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=("${ALL[@]}")
+if [ ${#services[@]} -eq 0 ]; then
+    services=("${ALL[@]}")
+    # the whole marketplace also runs its workers (tests start their own)
+    [ "$STACK" != run ] || services+=(mailpit notify)
+fi
 
 case $cmd in
     start)
