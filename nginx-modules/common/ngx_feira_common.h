@@ -82,9 +82,6 @@ ngx_int_t ngx_feira_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body);
 ngx_int_t ngx_feira_send_problem(ngx_http_request_t *r, ngx_uint_t status,
     const char *detail, ngx_feira_errors_t *errors);
-ngx_int_t ngx_feira_send_problem_ext(ngx_http_request_t *r,
-    ngx_uint_t status, const char *detail, ngx_feira_errors_t *errors,
-    json_t *extra);
 ngx_int_t ngx_feira_send_not_allowed(ngx_http_request_t *r, char *allow);
 /* the key and value are not copied: static or from the request pool */
 ngx_table_elt_t *ngx_feira_add_header(ngx_http_request_t *r, char *key,

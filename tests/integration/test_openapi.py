@@ -13,6 +13,15 @@ def spec():
         return yaml.safe_load(f)
 
 
+def locations():
+    """The exact-match and the prefix locations of conf/nginx.conf."""
+    with open(os.path.join(ROOT, "conf", "nginx.conf")) as f:
+        conf = f.read()
+    exact = set(re.findall(r"location\s+=\s+(\S+)\s*\{", conf))
+    prefix = set(re.findall(r"location\s+(/\S+)\s*\{", conf))
+    return exact, prefix
+
+
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch",
            "trace"}
 
@@ -51,31 +60,15 @@ def test_openapi_is_3_1_with_problem_errors():
     assert "Problem" in s["components"]["schemas"]
 
 
-def served_prefixes():
-    """Prefix locations whose module routes what follows the prefix
-    itself (feira_services: /v1/requests, /v1/requests/{id}/accept...);
-    internal locations are not served to clients."""
-    with open(os.path.join(ROOT, "conf", "nginx.conf")) as f:
-        conf = f.read()
-    prefixes = set()
-    blocks = re.split(r"\blocation\s+", conf)[1:]
-    for block in blocks:
-        m = re.match(r"(/\S*)\s*\{", block)
-        if m and "internal;" not in block and re.search(
-                r"^\s*feira_services\s", block, re.M):
-            prefixes.add(m.group(1))
-    return prefixes
-
-
-def under(path, prefix):
-    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
-
-
 def test_every_served_path_is_documented_and_back():
     documented = set(spec()["paths"])
-    # each exact-match location is documented
-    exact = {p for m, p in locations() if m == "="}
-    assert exact - documented == set(), "served, not documented"
+    exact, prefix = locations()
+    # each location's own path is documented
+    assert (exact | prefix) - documented == set(), "served, not documented"
+    # each documented path is served by some location
+    unserved = {p for p in documented if "{" not in p and p not in exact
+                and not any(p.startswith(pre) for pre in prefix)}
+    assert unserved == set(), "documented but not served"
 
 
 def test_every_documented_path_is_routed():
@@ -87,8 +80,7 @@ def test_every_documented_path_is_routed():
 def test_every_prefix_and_regex_location_serves_a_documented_path():
     paths = concrete_paths()
     for modifier, pattern in locations():
-        # internal locations (rewrite targets) are not the API's paths
-        if modifier != "=" and not pattern.startswith("/_"):
+        if modifier != "=":
             assert any(takes(modifier, pattern, p) for p in paths), \
                 f"location {modifier} {pattern} serves nothing documented"
 
