@@ -23,7 +23,9 @@
  * ledger, which converges under FerretDB's lost updates as well.  The API
  * itself answers from the ledger.
  *
- * Every function here is a job or is called from one.
+ * Every function here is a job, run in a thread of the pool by
+ * ngx_feira_thread_post() (ngx_feira_users_handlers.c), or is called from
+ * one: no MongoDB call here runs on the event loop.
  */
 
 #include "ngx_http_feira_users_module.h"
