@@ -10,14 +10,11 @@
 #include <ngx_core.h>
 #include <ngx_stream.h>
 
-#include <math.h>     /* isfinite(), a macro */
-
 #include "ngx_http_feira_realtime_module.h"
+#include "ngx_feira_ingest_line.h"
 
 
 #define NGX_FEIRA_INGEST_OUT       4096
-#define NGX_FEIRA_INGEST_MAX_SKEW  60000
-#define NGX_FEIRA_INGEST_MAX_AGE   600000
 
 
 typedef struct {
@@ -65,12 +62,10 @@ static void ngx_stream_feira_ingest_lines(ngx_stream_feira_ingest_ctx_t *ctx);
 static void ngx_stream_feira_ingest_line(ngx_stream_feira_ingest_ctx_t *ctx,
     u_char *line, size_t len);
 static void ngx_stream_feira_ingest_auth(ngx_stream_feira_ingest_ctx_t *ctx,
-    u_char *token, size_t len);
+    ngx_feira_ingest_line_t *line);
 static void ngx_stream_feira_ingest_loc(ngx_stream_feira_ingest_ctx_t *ctx,
-    u_char *args, size_t len);
+    ngx_feira_ingest_line_t *line);
 static void ngx_stream_feira_ingest_loc_done(void *data, ngx_int_t rc);
-static ngx_int_t ngx_stream_feira_ingest_number(u_char **p, u_char *last,
-    double *value);
 static void ngx_stream_feira_ingest_answer(ngx_stream_feira_ingest_ctx_t *ctx,
     const char *text);
 static ngx_int_t ngx_stream_feira_ingest_flush(
@@ -424,13 +419,16 @@ ngx_stream_feira_ingest_lines(ngx_stream_feira_ingest_ctx_t *ctx)
 
 static void
 ngx_stream_feira_ingest_line(ngx_stream_feira_ingest_ctx_t *ctx,
-    u_char *line, size_t len)
+    u_char *text, size_t len)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t         *c;
+    ngx_feira_ingest_line_t   line;
 
     c = ctx->session->connection;
 
-    if (len == 0) {
+    if (ngx_feira_ingest_parse(text, len, ngx_feira_now_ms(), &line)
+        == NGX_FEIRA_INGEST_EMPTY)
+    {
         return;
     }
 
@@ -443,23 +441,25 @@ ngx_stream_feira_ingest_line(ngx_stream_feira_ingest_ctx_t *ctx,
         ngx_add_timer(c->read, ctx->conf->timeout);
     }
 
-    if (len > 5 && ngx_strncmp(line, "AUTH ", 5) == 0) {
-        ngx_stream_feira_ingest_auth(ctx, line + 5, len - 5);
-        return;
-    }
+    switch (line.command) {
 
-    if (len > 4 && ngx_strncmp(line, "LOC ", 4) == 0) {
-        ngx_stream_feira_ingest_loc(ctx, line + 4, len - 4);
+    case NGX_FEIRA_INGEST_AUTH:
+        ngx_stream_feira_ingest_auth(ctx, &line);
         return;
-    }
 
-    ngx_stream_feira_ingest_answer(ctx, "ERR unknown_command");
+    case NGX_FEIRA_INGEST_LOC:
+        ngx_stream_feira_ingest_loc(ctx, &line);
+        return;
+
+    default:
+        ngx_stream_feira_ingest_answer(ctx, "ERR unknown_command");
+    }
 }
 
 
 static void
 ngx_stream_feira_ingest_auth(ngx_stream_feira_ingest_ctx_t *ctx,
-    u_char *token, size_t len)
+    ngx_feira_ingest_line_t *line)
 {
     ngx_int_t              rc;
     ngx_pool_t            *pool;
@@ -469,9 +469,9 @@ ngx_stream_feira_ingest_auth(ngx_stream_feira_ingest_ctx_t *ctx,
 
     c = ctx->session->connection;
 
-    while (len && *token == ' ') {
-        token++;
-        len--;
+    if (line->error) {
+        ngx_stream_feira_ingest_answer(ctx, "ERR invalid_token");
+        return;
     }
 
     /* the identity is copied out: a pool per AUTH, not per session */
@@ -481,7 +481,8 @@ ngx_stream_feira_ingest_auth(ngx_stream_feira_ingest_ctx_t *ctx,
         return;
     }
 
-    rc = ngx_feira_auth_token_identity(pool, token, len, &id, &reason);
+    rc = ngx_feira_auth_token_identity(pool, (u_char *) line->token,
+                                       line->token_len, &id, &reason);
 
     if (rc == NGX_BUSY || rc == NGX_ERROR) {
         ngx_destroy_pool(pool);
@@ -531,12 +532,10 @@ ngx_stream_feira_ingest_auth(ngx_stream_feira_ingest_ctx_t *ctx,
 
 static void
 ngx_stream_feira_ingest_loc(ngx_stream_feira_ingest_ctx_t *ctx,
-    u_char *args, size_t len)
+    ngx_feira_ingest_line_t *line)
 {
-    u_char     *p, *last;
-    double      lat, lng, at;
-    int64_t     now, ms;
-    ngx_int_t   rc;
+    u_char     answer[64];
+    ngx_int_t  rc;
 
     if (!ctx->authed) {
         ngx_stream_feira_ingest_answer(ctx, "ERR unauthenticated");
@@ -555,42 +554,15 @@ ngx_stream_feira_ingest_loc(ngx_stream_feira_ingest_ctx_t *ctx,
         return;
     }
 
-    p = args;
-    last = args + len;
-    ms = 0;
-
-    if (ngx_stream_feira_ingest_number(&p, last, &lat) != NGX_OK
-        || ngx_stream_feira_ingest_number(&p, last, &lng) != NGX_OK
-        || !ngx_feira_rt_location_valid(lat, lng))
-    {
-        ngx_stream_feira_ingest_answer(ctx, "ERR bad_location");
+    if (line->error) {
+        ngx_snprintf(answer, sizeof(answer), "ERR %s%Z", line->error);
+        ngx_stream_feira_ingest_answer(ctx, (const char *) answer);
         return;
     }
 
-    if (p < last) {
-        if (ngx_stream_feira_ingest_number(&p, last, &at) != NGX_OK
-            || p != last || at < 0 || at > 1e15
-            || at != (double) (int64_t) at)
-        {
-            ngx_stream_feira_ingest_answer(ctx, "ERR bad_time");
-            return;
-        }
-
-        /* a position from the future, or a stale one, is refused */
-        now = ngx_feira_now_ms();
-        ms = (int64_t) at;
-
-        if (ms > now + NGX_FEIRA_INGEST_MAX_SKEW
-            || ms < now - NGX_FEIRA_INGEST_MAX_AGE)
-        {
-            ngx_stream_feira_ingest_answer(ctx, "ERR bad_time");
-            return;
-        }
-    }
-
-    rc = ngx_feira_rt_location_submit(&ctx->loc, &ctx->identity.id, lat, lng,
-                                      ms, ngx_stream_feira_ingest_loc_done,
-                                      ctx);
+    rc = ngx_feira_rt_location_submit(&ctx->loc, &ctx->identity.id,
+                                      line->lat, line->lng, line->at_ms,
+                                      ngx_stream_feira_ingest_loc_done, ctx);
     if (rc != NGX_OK) {
         ctx->loc = NULL;
         ngx_stream_feira_ingest_answer(ctx, "ERR unavailable");
@@ -620,52 +592,6 @@ ngx_stream_feira_ingest_loc_done(void *data, ngx_int_t rc)
 
     /* the lines that waited behind this one: from the event loop */
     ngx_post_event(c->read, &ngx_posted_events);
-}
-
-
-/* a decimal number and the spaces after it */
-
-static ngx_int_t
-ngx_stream_feira_ingest_number(u_char **p, u_char *last, double *value)
-{
-    u_char  *s, *end;
-    char    *stop;
-    u_char   buf[32];
-
-    s = *p;
-
-    while (s < last && *s == ' ') {
-        s++;
-    }
-
-    for (end = s; end < last && *end != ' '; end++) {
-        if (!((*end >= '0' && *end <= '9') || *end == '.' || *end == '-'
-              || *end == '+' || *end == 'e' || *end == 'E'))
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    if (end == s || (size_t) (end - s) >= sizeof(buf)) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(buf, s, end - s);
-    buf[end - s] = '\0';
-
-    *value = strtod((char *) buf, &stop);
-
-    if (*stop != '\0' || !isfinite(*value)) {
-        return NGX_ERROR;
-    }
-
-    while (end < last && *end == ' ') {
-        end++;
-    }
-
-    *p = end;
-
-    return NGX_OK;
 }
 
 
