@@ -18,6 +18,7 @@ from bson import ObjectId
 
 from feira import ROOT, free_port, wait_for
 from notify import Mailpit, Stack, Worker, accepted, event
+from prometheus_server import Prometheus
 from receivers import FcmReceiver, SmsReceiver, make_service_account
 
 
@@ -455,6 +456,43 @@ def test_explicit_command(stack, mailpit, fcm, sms, topics, worker_factory):
     # the command named e-mail only
     assert fcm.requests == [] and sms.requests == []
     assert [n["template"] for n in stack.inbox(user)] == ["welcome"]
+
+
+def test_a_real_prometheus_scrapes_the_worker(stack, mailpit, fcm, sms,
+                                              topics, worker_factory):
+    """The worker's /metrics as monitoring/prometheus scrapes it: processed
+    events and readiness read back through Prometheus's HTTP API."""
+    w = worker_factory(mailpit)
+    users = [stack.user(f"Prom{i}", devices=0) for i in range(3)]
+    for u in users:
+        cmd = event("notification.send", {
+            "user_id": u["id"], "template": "welcome",
+            "params": {"message": "ok"}, "channels": ["email"]})
+        stack.produce(topics["notifications"], cmd, key=u["id"])
+    stack.flush()
+    wait_for(lambda: w.metric("feira_worker_events_processed_total",
+                              topic=topics["notifications"]) == 3,
+             timeout=30, what="three events processed")
+
+    prom = Prometheus({"feira-workers": [f"127.0.0.1:{w.port}"]}).start()
+    try:
+        def processed():
+            r = prom.query("feira_worker_events_processed_total"
+                           f'{{topic="{topics["notifications"]}"}}')
+            return r and r[0][1] == 3 and r
+
+        labels, value = wait_for(processed, timeout=60,
+                                 what="the worker's counter in Prometheus")[0]
+        assert labels["job"] == "feira-workers"
+        assert labels["instance"] == f"127.0.0.1:{w.port}"
+        ready = wait_for(lambda: prom.query("feira_worker_ready"),
+                         timeout=30, what="feira_worker_ready")
+        assert ready[0][1] == 1
+        lag = wait_for(lambda: prom.query("feira_worker_consumer_lag"),
+                       timeout=30, what="feira_worker_consumer_lag")
+        assert all(v == 0 for _, v in lag)
+    finally:
+        prom.stop()
 
 
 def test_sigterm_finishes_in_flight_work(stack, mailpit, fcm, sms, topics,

@@ -206,7 +206,10 @@ fw_http_serve(int c)
     if (strncmp(req, "GET /healthz ", 13) == 0
         || strncmp(req, "GET /healthz?", 13) == 0)
     {
-        n = snprintf(body, sizeof(body), "{\"status\":\"ok\",\"pid\":%d}\n",
+        /* alive: 200; "ready" says whether the group assigned it yet */
+        n = snprintf(body, sizeof(body),
+                     "{\"status\":\"ok\",\"ready\":%s,\"pid\":%d}\n",
+                     fw_metrics_is_ready() ? "true" : "false",
                      (int) getpid());
         fw_http_reply(c, "200 OK", "application/json", body, n);
         return;

@@ -61,6 +61,7 @@ static fw_lag_t            fw_lags[FW_LAGS];
 static size_t              fw_nlags;
 static fw_counter_t        fw_counters[FW_COUNTERS];
 static size_t              fw_ncounters;
+static int                 fw_ready;
 
 
 static fw_topic_metrics_t *fw_topic(const char *topic);
@@ -185,6 +186,30 @@ fw_metrics_lag(const char *topic, int32_t partition, int64_t lag)
 }
 
 
+/* the consumer is in its group, with its assignment (maybe empty) */
+
+void
+fw_metrics_ready(int ready)
+{
+    pthread_mutex_lock(&fw_mtx);
+    fw_ready = ready;
+    pthread_mutex_unlock(&fw_mtx);
+}
+
+
+int
+fw_metrics_is_ready(void)
+{
+    int  ready;
+
+    pthread_mutex_lock(&fw_mtx);
+    ready = fw_ready;
+    pthread_mutex_unlock(&fw_mtx);
+
+    return ready;
+}
+
+
 void
 fw_metrics_lag_clear(void)
 {
@@ -304,6 +329,11 @@ fw_metrics_render(size_t *len)
     }
 
     pthread_mutex_lock(&fw_mtx);
+
+    fw_printf(&b, "# HELP feira_worker_ready 1 when the consumer has joined "
+              "its group and holds its assignment, else 0.\n"
+              "# TYPE feira_worker_ready gauge\nfeira_worker_ready %d\n",
+              fw_ready);
 
     fw_printf(&b, "# HELP feira_worker_consumer_lag Messages of an assigned "
               "partition not yet processed (high watermark minus stored "

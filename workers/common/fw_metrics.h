@@ -15,6 +15,8 @@ void fw_metrics_dead_lettered(const char *topic);
 void fw_metrics_observe(const char *topic, double seconds);
 void fw_metrics_lag(const char *topic, int32_t partition, int64_t lag);
 void fw_metrics_lag_clear(void);
+void fw_metrics_ready(int ready);
+int fw_metrics_is_ready(void);
 void fw_metrics_count(const char *name, const char *help,
     const char *labels, double n);
 char *fw_metrics_render(size_t *len);

@@ -445,6 +445,7 @@ fw_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
         fw_log_info("assigned %d partitions", parts->cnt);
         rd_kafka_assign(rk, parts);
+        fw_metrics_ready(1);
         return;
     }
 
@@ -474,12 +475,14 @@ fw_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
 
         fw_metrics_lag_clear();
+        fw_metrics_ready(0);
         fw_log_info("revoked %d partitions", parts->cnt);
         rd_kafka_assign(rk, NULL);
         return;
     }
 
     fw_log_error("rebalance: %s", rd_kafka_err2str(err));
+    fw_metrics_ready(0);
     rd_kafka_assign(rk, NULL);
 }
 
