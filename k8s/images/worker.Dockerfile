@@ -5,8 +5,8 @@
 #
 #   docker build -f k8s/images/worker.Dockerfile -t feira/worker:0.1.0 .
 #
-# It assumes that `make -C workers` builds every worker into
-# workers/build/bin/ (to be aligned with workers/ as it lands).
+# It builds the way `make workers` does (workers/Makefile), into /build,
+# with the notification templates at their installed place.
 
 FROM debian:12 AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -17,9 +17,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY workers ./workers
-RUN make -C workers \
+ARG TEMPLATES=/usr/local/share/feira/notification-templates
+RUN make -C workers BUILD=/build NW_TPL=${TEMPLATES} -j"$(nproc)" \
  && mkdir -p /out \
- && cp workers/build/bin/*-worker /out/
+ && cp /build/*-worker /build/dlq-replay /out/
 
 FROM debian:12-slim
 RUN apt-get update \
@@ -30,8 +31,10 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --home-dir /nonexistent \
       --no-create-home --shell /usr/sbin/nologin feira
 COPY --from=build /out/ /usr/local/bin/
+COPY workers/notification-worker/templates \
+     /usr/local/share/feira/notification-templates
 # every binary finds its libraries
-RUN for b in /usr/local/bin/*-worker; do \
+RUN for b in /usr/local/bin/*-worker /usr/local/bin/dlq-replay; do \
       ! ldd "$b" | grep -q 'not found' || { ldd "$b"; exit 1; }; \
     done
 USER 10001:10001

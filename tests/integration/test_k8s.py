@@ -266,3 +266,92 @@ def test_worker_dockerfile_is_small_and_non_root():
     images = {c["image"] for d in of_kind("Deployment")
               for c in d["spec"]["template"]["spec"]["containers"]}
     assert images == {"feira/nginx:0.1.0", "feira/worker:0.1.0"}
+
+
+def worker_makefile():
+    with open(os.path.join(ROOT, "workers", "Makefile")) as f:
+        return f.read()
+
+
+def test_worker_dockerfile_builds_like_the_makefile():
+    text = dockerfile("worker.Dockerfile")
+    make = worker_makefile()
+    build_stage, runtime = text.split("FROM debian:12-slim")
+    assert re.search(r"make -C workers BUILD=(\S+)", build_stage)
+    out = re.search(r"make -C workers BUILD=(\S+)", build_stage).group(1)
+    # every program of `make workers` reaches the image
+    programs = re.search(r"^all:(.*)$", make, re.M).group(1).split()
+    programs = [p.replace("$(BUILD)/", "") for p in programs]
+    assert programs
+    for p in programs:
+        pattern = "*-worker" if p.endswith("-worker") else p
+        assert f"{out}/{pattern}" in build_stage, p
+    # what the Makefile reads from the repository is in the build context
+    copied = re.findall(r"^COPY (?!--from)(\S+)", text, re.M)
+    for path in set(re.findall(r"\$\(ROOT\)/((?!build/)[\w./-]+)", make)):
+        assert any(path.startswith(c.rstrip("/")) for c in copied), path
+    # the templates are installed where the binary was told they are
+    tpl = re.search(r"NW_TPL=(\S+)", build_stage).group(1)
+    tpl = tpl.replace("${TEMPLATES}", re.search(
+        r"^ARG TEMPLATES=(\S+)", build_stage, re.M).group(1))
+    assert re.search(r"COPY workers/notification-worker/templates\s*\\?\s*"
+                     + re.escape(tpl), runtime)
+    # pkg-config's libraries: -dev to build, the runtime package to run
+    pkgs = re.search(r"pkg-config --libs ([^)]*)\)", make).group(1).split()
+    names = {"libmongoc-1.0": "mongoc-1.0", "rdkafka": "rdkafka",
+             "jansson": "jansson", "libcurl": "curl"}
+    for pkg in pkgs:
+        dev, run = LIBRARIES[names[pkg]]
+        assert dev in build_stage and run in runtime, pkg
+    assert "-lcrypto" in make and "libssl3" in runtime
+
+
+def worker_settings(name):
+    """The environment variables a worker (and workers/common) reads."""
+    names = set()
+    for path in (glob.glob(os.path.join(ROOT, "workers", name, "*.c"))
+                 + glob.glob(os.path.join(ROOT, "workers", "common", "*.c"))):
+        with open(path) as f:
+            names |= set(re.findall(r'fw_conf_\w+\("(FEIRA_\w+)"', f.read()))
+    return names
+
+
+def test_worker_deployments_set_only_what_the_workers_read():
+    with open(os.path.join(K8S, "secrets",
+                           "feira-secrets.template.yaml")) as f:
+        secret_keys = set(yaml.safe_load(f)["stringData"])
+    checked = 0
+    for d in of_kind("Deployment"):
+        pod = d["spec"]["template"]["spec"]
+        for c in pod["containers"]:
+            if "command" not in c:
+                continue  # nginx: its image's entrypoint
+            name = os.path.basename(c["command"][0])
+            if not os.path.isdir(os.path.join(ROOT, "workers", name)):
+                continue
+            checked += 1
+            env = {e["name"]: e for e in c.get("env", [])}
+            read = worker_settings(name)
+            assert set(env) <= read, (name, sorted(set(env) - read))
+            assert {"FEIRA_WORKER_LISTEN", "FEIRA_KAFKA_BROKERS",
+                    "FEIRA_WORKER_GROUP", "FEIRA_MONGO_URI"} <= set(env)
+            port = env["FEIRA_WORKER_LISTEN"]["value"].rsplit(":", 1)[1]
+            assert int(port) in {p["containerPort"] for p in c["ports"]}
+            for e in env.values():
+                ref = e.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["key"] in secret_keys, ref
+            # files named by the environment are in a mounted secret
+            mounts = {m["mountPath"]: m["name"]
+                      for m in c.get("volumeMounts", [])}
+            volumes = {v["name"]: v for v in pod.get("volumes", [])}
+            for e in env.values():
+                value = e.get("value", "")
+                if not value.startswith("/etc/feira/secrets/"):
+                    continue
+                vol = volumes[mounts["/etc/feira/secrets"]]["secret"]
+                assert os.path.basename(value) in {
+                    i["path"] for i in vol["items"]}
+                assert {i["key"] for i in vol["items"]} <= secret_keys
+                assert pod["securityContext"]["fsGroup"] == 10001
+    assert checked >= 1
