@@ -355,3 +355,28 @@ def test_worker_deployments_set_only_what_the_workers_read():
                 assert {i["key"] for i in vol["items"]} <= secret_keys
                 assert pod["securityContext"]["fsGroup"] == 10001
     assert checked >= 1
+
+
+def feira_locations(text):
+    """{location: [its feira_* directives]} of an nginx.conf."""
+    text = re.sub(r"#[^\n]*", "", text)
+    out = {}
+    for where, body in re.findall(r"location\s+([^{]+?)\s*\{([^{}]*)\}",
+                                  text):
+        directives = [" ".join(d.split()) for d in body.split(";")
+                      if d.strip().startswith("feira_")]
+        out[" ".join(where.split())] = sorted(directives)
+    return out
+
+
+def test_configmap_routes_are_those_of_conf_nginx_conf():
+    """The ConfigMap is kept by hand beside conf/nginx.conf (it listens,
+    logs and trusts proxies differently): its API is the same, location
+    by location, feira_ directive by directive."""
+    with open(os.path.join(ROOT, "conf", "nginx.conf")) as f:
+        local = feira_locations(f.read())
+    cluster = feira_locations(configmap_nginx_conf())
+    assert local
+    assert sorted(local) == sorted(cluster)
+    for where in local:
+        assert local[where] == cluster[where], where
