@@ -37,6 +37,7 @@ typedef struct {
     ngx_int_t                  thread_nice;
     ngx_msec_t                 redis_timeout;
     ngx_msec_t                 kafka_timeout;
+    ngx_msec_t                 kafka_outbox_interval;
     ngx_msec_t                 mongo_timeout;
     ngx_uint_t                 rt_history_len;
     time_t                     rt_history_ttl;
@@ -179,6 +180,20 @@ ngx_int_t ngx_feira_kafka_produce(const char *topic, const char *key,
     size_t key_len, const void *payload, size_t len,
     ngx_feira_kafka_dr_pt handler, void *data);
 ngx_int_t ngx_feira_kafka_configured(void);
+
+/*
+ * The outbox: ngx_feira_outbox.c.  A message whose delivery failed, or
+ * that produce() refused (it then returns NGX_ERROR), is kept in MongoDB
+ * and produced again: a caller whose write is stored may count its event
+ * as published.
+ */
+ngx_int_t ngx_feira_outbox_init_process(ngx_cycle_t *cycle,
+    ngx_msec_t interval);
+void ngx_feira_outbox_exit_process(void);
+void ngx_feira_outbox_save(const char *topic, const void *key,
+    size_t key_len, const void *payload, size_t len, const char *error,
+    ngx_uint_t sync);
+void ngx_feira_outbox_delivered(ngx_uint_t ok);
 ngx_int_t ngx_feira_kafka_ping(char *err, size_t len, int timeout_ms);
 
 

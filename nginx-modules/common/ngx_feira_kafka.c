@@ -4,7 +4,8 @@
  * rd_kafka_producev() only queues.  Delivery reports and librdkafka's log
  * lines are served on the event loop: librdkafka writes a byte to a pipe
  * when its main queue becomes non-empty (rd_kafka_queue_io_event_enable),
- * and a timer polls as well, as a safety net.
+ * and a timer polls as well, as a safety net.  What Kafka does not take
+ * goes to the outbox (ngx_feira_outbox.c) and is produced again later.
  */
 
 #include "ngx_feira_common.h"
@@ -144,7 +145,7 @@ ngx_feira_kafka_init_process(ngx_cycle_t *cycle,
 
     ngx_add_timer(&ngx_feira_kafka_timer, NGX_FEIRA_KAFKA_POLL_INTERVAL);
 
-    return NGX_OK;
+    return ngx_feira_outbox_init_process(cycle, fmcf->kafka_outbox_interval);
 }
 
 
@@ -165,6 +166,8 @@ ngx_feira_kafka_exit_process(ngx_cycle_t *cycle)
         ngx_del_timer(&ngx_feira_kafka_timer);
     }
 
+    ngx_feira_outbox_exit_process();
+
     mainq = rd_kafka_queue_get_main(ngx_feira_kafka_rk);
     rd_kafka_queue_io_event_enable(mainq, -1, NULL, 0);
     rd_kafka_queue_destroy(mainq);
@@ -173,8 +176,14 @@ ngx_feira_kafka_exit_process(ngx_cycle_t *cycle)
         != RD_KAFKA_RESP_ERR_NO_ERROR)
     {
         len = rd_kafka_outq_len(ngx_feira_kafka_rk);
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "feira: kafka: %d messages not delivered at exit", len);
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "feira: kafka: %d messages not delivered at exit, "
+                      "kept in the outbox", len);
+
+        /* their reports, with a purge error, store them (closing) */
+        rd_kafka_purge(ngx_feira_kafka_rk, RD_KAFKA_PURGE_F_QUEUE
+                                           | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(ngx_feira_kafka_rk, 0);
     }
 
     rd_kafka_destroy(ngx_feira_kafka_rk);
@@ -238,6 +247,10 @@ ngx_feira_kafka_produce(const char *topic, const char *key, size_t key_len,
                       topic, rd_kafka_err2str(err));
         ngx_feira_stats_add(kafka_produce_failures, 1);
         ngx_free(op);
+
+        /* not queued, but not lost: the sweep produces it later */
+        ngx_feira_outbox_save(topic, key, key_len, payload, len,
+                              rd_kafka_err2str(err), 0);
         return NGX_ERROR;
     }
 
@@ -282,6 +295,13 @@ ngx_feira_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *msg,
                       "feira: kafka: delivery to \"%s\" failed: %s",
                       rd_kafka_topic_name(msg->rkt),
                       rd_kafka_err2str(msg->err));
+
+        ngx_feira_outbox_save(rd_kafka_topic_name(msg->rkt), msg->key,
+                              msg->key_len, msg->payload, msg->len,
+                              rd_kafka_err2str(msg->err),
+                              ngx_feira_kafka_closing);
+    } else {
+        ngx_feira_outbox_delivered(1);
     }
 
     if (op == NULL) {

@@ -35,6 +35,9 @@ typedef struct {
     ngx_atomic_t   kafka_produce_failures;
     ngx_atomic_t   kafka_delivery_failures;
     ngx_atomic_t   kafka_queue;             /* gauge */
+    ngx_atomic_t   kafka_outbox_saved;
+    ngx_atomic_t   kafka_outbox_resent;
+    ngx_atomic_t   kafka_outbox_lost;
 
     ngx_atomic_t   jobs_queued;             /* gauge */
     ngx_atomic_t   jobs_running;            /* gauge */

@@ -81,6 +81,13 @@ static ngx_command_t  ngx_http_feira_commands[] = {
       offsetof(ngx_http_feira_main_conf_t, kafka_timeout),
       NULL },
 
+    { ngx_string("feira_kafka_outbox_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_feira_main_conf_t, kafka_outbox_interval),
+      NULL },
+
     { ngx_string("feira_rt_history"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_feira_rt_history,
@@ -159,6 +166,7 @@ ngx_http_feira_create_main_conf(ngx_conf_t *cf)
     fmcf->mongo_timeout = NGX_CONF_UNSET_MSEC;
     fmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     fmcf->kafka_timeout = NGX_CONF_UNSET_MSEC;
+    fmcf->kafka_outbox_interval = NGX_CONF_UNSET_MSEC;
     fmcf->rt_history_len = NGX_CONF_UNSET_UINT;
     fmcf->rt_history_ttl = NGX_CONF_UNSET;
 
@@ -176,6 +184,7 @@ ngx_http_feira_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(fmcf->mongo_timeout, 2000);
     ngx_conf_init_msec_value(fmcf->redis_timeout, 2000);
     ngx_conf_init_msec_value(fmcf->kafka_timeout, 10000);
+    ngx_conf_init_msec_value(fmcf->kafka_outbox_interval, 5000);
     ngx_conf_init_uint_value(fmcf->rt_history_len, 100);
     ngx_conf_init_value(fmcf->rt_history_ttl, 24 * 60 * 60);
 

@@ -8,7 +8,7 @@
 /* the longest sample line, without its label values */
 #define NGX_HTTP_FEIRA_METRICS_LINE  160
 /* every family's HELP and TYPE lines and the fixed samples */
-#define NGX_HTTP_FEIRA_METRICS_FIXED  8192
+#define NGX_HTTP_FEIRA_METRICS_FIXED  12288
 
 
 static u_char *ngx_http_feira_metrics_family(u_char *p, u_char *last,
@@ -202,6 +202,9 @@ ngx_http_feira_metrics_stats(u_char *p, u_char *last,
         sum.redis_reconnects += s->redis_reconnects;
         sum.kafka_produce_failures += s->kafka_produce_failures;
         sum.kafka_delivery_failures += s->kafka_delivery_failures;
+        sum.kafka_outbox_saved += s->kafka_outbox_saved;
+        sum.kafka_outbox_resent += s->kafka_outbox_resent;
+        sum.kafka_outbox_lost += s->kafka_outbox_lost;
         sum.mongo_failures += s->mongo_failures;
         sum.mongo_timeouts += s->mongo_timeouts;
         sum.mongo_usec += s->mongo_usec;
@@ -234,6 +237,18 @@ ngx_http_feira_metrics_stats(u_char *p, u_char *last,
             "Kafka messages whose delivery report was an error.");
     p = ngx_slprintf(p, last, "feira_kafka_delivery_failures_total %uA\n",
                      sum.kafka_delivery_failures);
+
+    p = ngx_http_feira_metrics_family(p, last, "feira_kafka_outbox_total",
+            "counter",
+            "Kafka messages kept in the MongoDB outbox after a refusal "
+            "(saved), produced again from it (resent), or lost because "
+            "it could not be stored (lost).");
+    p = ngx_slprintf(p, last,
+                     "feira_kafka_outbox_total{outcome=\"saved\"} %uA\n"
+                     "feira_kafka_outbox_total{outcome=\"resent\"} %uA\n"
+                     "feira_kafka_outbox_total{outcome=\"lost\"} %uA\n",
+                     sum.kafka_outbox_saved, sum.kafka_outbox_resent,
+                     sum.kafka_outbox_lost);
 
     /* gauges of one worker each: the live slots */
 
