@@ -84,6 +84,15 @@ ngx_int_t ngx_feira_send_json(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_feira_send_problem(ngx_http_request_t *r, ngx_uint_t status,
     const char *detail, ngx_feira_errors_t *errors);
 ngx_int_t ngx_feira_send_not_allowed(ngx_http_request_t *r, char *allow);
+char *ngx_feira_problem_page(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+
+/* connections per client address: ngx_feira_addr_limit.c */
+
+ngx_shm_zone_t *ngx_feira_addr_limit_zone(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *size, void *tag);
+ngx_int_t ngx_feira_addr_limit_acquire(ngx_connection_t *c,
+    ngx_shm_zone_t *zone, ngx_uint_t limit);
 /* the key and value are not copied: static or from the request pool */
 ngx_table_elt_t *ngx_feira_add_header(ngx_http_request_t *r, char *key,
     u_char *value, size_t len);

@@ -29,6 +29,7 @@ static const ngx_feira_title_t  ngx_feira_titles[] = {
     { 405, "Method Not Allowed" },
     { 409, "Conflict" },
     { 413, "Content Too Large" },
+    { 414, "URI Too Long" },
     { 415, "Unsupported Media Type" },
     { 422, "Unprocessable Content" },
     { 429, "Too Many Requests" },

@@ -25,6 +25,13 @@ static void ngx_http_feira_exit_process(ngx_cycle_t *cycle);
 
 static ngx_command_t  ngx_http_feira_commands[] = {
 
+    { ngx_string("feira_problem"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_feira_problem_page,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("feira_mongo_uri"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_feira_mongo_uri,

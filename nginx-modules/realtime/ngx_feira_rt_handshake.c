@@ -35,17 +35,18 @@ typedef struct {
 ngx_int_t
 ngx_feira_rt_ws_handler(ngx_http_request_t *r)
 {
-    u_char                              *p;
-    ngx_int_t                            rc;
-    ngx_str_t                            key, src, dst;
-    ngx_sha1_t                           sha1;
-    ngx_uint_t                           n;
-    ngx_table_elt_t                     *h;
-    ngx_feira_identity_t                *id;
-    ngx_feira_rt_handshake_ctx_t        *ctx;
-    ngx_http_feira_realtime_loc_conf_t  *rlcf;
-    u_char                               decoded[32];
-    u_char                               digest[20];
+    u_char                               *p;
+    ngx_int_t                             rc;
+    ngx_str_t                             key, src, dst;
+    ngx_sha1_t                            sha1;
+    ngx_uint_t                            n;
+    ngx_table_elt_t                      *h;
+    ngx_feira_identity_t                 *id;
+    ngx_feira_rt_handshake_ctx_t         *ctx;
+    ngx_http_feira_realtime_loc_conf_t   *rlcf;
+    ngx_http_feira_realtime_main_conf_t  *rmcf;
+    u_char                                decoded[32];
+    u_char                                digest[20];
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_feira_realtime_module);
 
@@ -121,6 +122,28 @@ ngx_feira_rt_ws_handler(ngx_http_request_t *r)
     if (!ngx_feira_rt_origin_allowed(r, rlcf)) {
         return ngx_feira_rt_reject(r, NGX_HTTP_FORBIDDEN,
                                    "this Origin may not connect");
+    }
+
+    /* the last check: a slot taken is only given back with the socket */
+    if (rlcf->per_address) {
+        rmcf = ngx_http_get_module_main_conf(r,
+                                             ngx_http_feira_realtime_module);
+
+        rc = ngx_feira_addr_limit_acquire(r->connection, rmcf->limit_zone,
+                                          rlcf->per_address);
+        if (rc == NGX_BUSY) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "feira: realtime: %ui WebSockets of this address "
+                          "already", rlcf->per_address);
+            return ngx_feira_rt_reject(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                       "too many WebSockets from this "
+                                       "address");
+        }
+
+        if (rc != NGX_OK) {
+            return ngx_feira_rt_reject(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "no room for another WebSocket");
+        }
     }
 
     /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)) */

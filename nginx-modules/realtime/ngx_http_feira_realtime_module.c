@@ -16,6 +16,8 @@ static char *ngx_http_feira_realtime(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_feira_realtime_origins(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_feira_realtime_limit_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_feira_realtime_init_process(ngx_cycle_t *cycle);
 static void ngx_http_feira_realtime_exit_process(ngx_cycle_t *cycle);
 
@@ -115,6 +117,20 @@ static ngx_command_t  ngx_http_feira_realtime_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_feira_realtime_main_conf_t, location_interval),
+      NULL },
+
+    { ngx_string("feira_realtime_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_feira_realtime_limit_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("feira_realtime_per_address"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_feira_realtime_loc_conf_t, per_address),
       NULL },
 
     { ngx_string("feira_realtime_lookup_cache"),
@@ -249,6 +265,7 @@ ngx_http_feira_realtime_create_loc_conf(ngx_conf_t *cf)
     rlcf->send_timeout = NGX_CONF_UNSET_MSEC;
     rlcf->close_timeout = NGX_CONF_UNSET_MSEC;
     rlcf->max_subscriptions = NGX_CONF_UNSET_UINT;
+    rlcf->per_address = NGX_CONF_UNSET_UINT;
 
     return rlcf;
 }
@@ -260,6 +277,8 @@ ngx_http_feira_realtime_merge_loc_conf(ngx_conf_t *cf, void *parent,
 {
     ngx_http_feira_realtime_loc_conf_t  *prev = parent;
     ngx_http_feira_realtime_loc_conf_t  *conf = child;
+
+    ngx_http_feira_realtime_main_conf_t  *rmcf;
 
     ngx_conf_merge_ptr_value(conf->origins, prev->origins, NULL);
     ngx_conf_merge_size_value(conf->max_message, prev->max_message,
@@ -274,6 +293,17 @@ ngx_http_feira_realtime_merge_loc_conf(ngx_conf_t *cf, void *parent,
                               5000);
     ngx_conf_merge_uint_value(conf->max_subscriptions,
                               prev->max_subscriptions, 32);
+    ngx_conf_merge_uint_value(conf->per_address, prev->per_address, 0);
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_feira_realtime_module);
+
+    if (conf->per_address && rmcf->limit_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"feira_realtime_per_address\" needs "
+                           "\"feira_realtime_limit_zone\"");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->max_message == 0 || conf->send_queue < conf->max_message
         || conf->ping_interval == 0 || conf->ping_timeout == 0
@@ -429,4 +459,30 @@ ngx_http_feira_realtime_exit_process(ngx_cycle_t *cycle)
     ngx_feira_rt_hub_exit();
 
     ngx_http_feira_realtime_running = NULL;
+}
+
+
+static char *
+ngx_http_feira_realtime_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_feira_realtime_main_conf_t  *rmcf = conf;
+
+    ngx_str_t  *value;
+
+    static ngx_str_t  name = ngx_string("feira_realtime_limit");
+
+    if (rmcf->limit_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rmcf->limit_zone = ngx_feira_addr_limit_zone(cf, &name, &value[1],
+                                      &ngx_http_feira_realtime_module);
+    if (rmcf->limit_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }

@@ -46,6 +46,7 @@ typedef struct {
     ngx_msec_t                       presence_interval;
     ngx_msec_t                       location_interval;
     ngx_msec_t                       lookup_cache;
+    ngx_shm_zone_t                  *limit_zone;
     ngx_uint_t                       used;
 } ngx_http_feira_realtime_main_conf_t;
 
@@ -59,6 +60,7 @@ typedef struct {
     ngx_msec_t                       send_timeout;
     ngx_msec_t                       close_timeout;
     ngx_uint_t                       max_subscriptions;
+    ngx_uint_t                       per_address;
 } ngx_http_feira_realtime_loc_conf_t;
 
 

@@ -54,7 +54,8 @@ def test_openapi_is_3_1_with_problem_errors():
 def test_every_served_path_is_documented_and_back():
     documented = set(spec()["paths"])
     # each exact-match location is documented
-    exact = {p for m, p in locations() if m == "="}
+    exact = {p for m, p in locations()
+             if m == "=" and not p.startswith("/_")}  # internal ones
     assert exact - documented == set(), "served, not documented"
 
 def test_every_documented_path_is_routed():
@@ -66,7 +67,8 @@ def test_every_documented_path_is_routed():
 def test_every_prefix_and_regex_location_serves_a_documented_path():
     paths = concrete_paths()
     for modifier, pattern in locations():
-        if modifier != "=":
+        # "/" takes what no route does: the 404 problem (test_limits.py)
+        if modifier != "=" and pattern != "/":
             assert any(takes(modifier, pattern, p) for p in paths), \
                 f"location {modifier} {pattern} serves nothing documented"
 
