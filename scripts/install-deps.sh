@@ -12,7 +12,7 @@ APT_PACKAGES=(
     libjansson-dev libjwt-dev libhiredis-dev libmongoc-dev libbson-dev
     librdkafka-dev libcurl4-openssl-dev libargon2-dev
     redis-server libcmocka-dev pkg-config gettext-base curl wrk
-    prometheus
+    prometheus valgrind
 )
 
 install_packages() {

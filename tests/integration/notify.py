@@ -116,17 +116,19 @@ class Mailpit:
 class Worker:
     """The real notification worker binary, on its own topics and group."""
 
-    def __init__(self, env):
+    def __init__(self, env, wrapper=()):
         self.env = env
+        self.wrapper = list(wrapper)
         self.port = int(env["FEIRA_WORKER_LISTEN"].rsplit(":", 1)[1])
         self.logfile = tempfile.NamedTemporaryFile(
             prefix="feira-notification-worker-", suffix=".log", delete=False)
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen([WORKER], env=self.env,
+        self.proc = subprocess.Popen(self.wrapper + [WORKER], env=self.env,
                                      stdout=self.logfile, stderr=self.logfile)
-        wait_for(self.healthy, timeout=30, what="worker /healthz")
+        wait_for(self.healthy, timeout=120 if self.wrapper else 30,
+                 what="worker /healthz")
         return self
 
     def healthy(self):

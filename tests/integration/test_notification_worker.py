@@ -89,7 +89,7 @@ def topics():
 def worker_factory(stack, fcm, sms, topics):
     started = []
 
-    def make(mail, start=True, **extra):
+    def make(mail, start=True, wrapper=(), **extra):
         env = dict(os.environ)
         env.update({
             "FEIRA_KAFKA_BROKERS": stack.brokers,
@@ -113,7 +113,7 @@ def worker_factory(stack, fcm, sms, topics):
             "FEIRA_SMS_FROM": "+5511900000000",
         })
         env.update({k: str(v) for k, v in extra.items()})
-        w = Worker(env)
+        w = Worker(env, wrapper)
         started.append(w)
         return w.start() if start else w
 
@@ -619,3 +619,30 @@ def test_push_rate_limit(stack, mailpit, fcm, sms, topics, worker_factory):
     assert times[-1] - times[0] >= 1.7, times
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert min(gaps) >= 0.1, gaps
+
+
+def test_the_worker_runs_clean_under_valgrind(stack, mailpit, fcm, sms,
+                                              topics, worker_factory,
+                                              tmp_path):
+    """memcheck over a short scenario: e-mail, push and inbox for a few
+    events, then SIGTERM; no invalid access, no definite leak."""
+    report = tmp_path / "memcheck.log"
+    w = worker_factory(mailpit, wrapper=[
+        "valgrind", "--tool=memcheck", "--error-exitcode=99",
+        "--leak-check=full", "--errors-for-leak-kinds=definite",
+        "--show-leak-kinds=definite", "--track-fds=no",
+        f"--log-file={report}"])
+    users = [stack.user(f"Val{i}", devices=1) for i in range(3)]
+    provider = stack.user("ValP", role="provider")
+    for u in users:
+        e = accepted(u, provider)
+        stack.produce(topics["requests"], e, key=e["data"]["request_id"])
+    stack.flush()
+    wait_for(lambda: all(len(mailpit.to(u["email"])) == 1 for u in users),
+             timeout=120, what="the e-mails, under valgrind")
+    wait_for(lambda: len(fcm.requests) >= 3, timeout=60,
+             what="the pushes, under valgrind")
+    code = w.terminate(timeout=120)
+    text = report.read_text()
+    assert code == 0, text[-4000:]
+    assert "ERROR SUMMARY: 0 errors" in text, text[-4000:]
