@@ -2,12 +2,7 @@
 against nginx's own `return 200`, and against njs checking the same token,
 in the same run, one worker (CPU 0), wrk on CPU 1."""
 
-import base64
-import hashlib
-import hmac
-import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -15,27 +10,15 @@ import tempfile
 import time
 import urllib.request
 
-from benchlib import ROOT, stack, stack_env, wrk, write_section
+from benchlib import (ROOT, access_token, stack, stack_env, wrk,
+                      write_section)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 
 
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def token(key):
-    now = int(time.time())
-    header = {"alg": "HS256", "typ": "JWT"}
-    claims = {"sub": secrets.token_hex(12), "role": "client",
-              "jti": secrets.token_hex(16), "iss": "feira",
-              "aud": "feira-api", "iat": now, "exp": now + 3600,
-              "token_use": "access"}
-    h = b64(json.dumps(header, separators=(",", ":")).encode())
-    p = b64(json.dumps(claims, separators=(",", ":")).encode())
-    s = hmac.new(key, f"{h}.{p}".encode(), hashlib.sha256).digest()
-    return f"{h}.{p}.{b64(s)}"
+    return access_token(key)
 
 
 def status(url, headers=None):

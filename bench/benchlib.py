@@ -1,14 +1,38 @@
 """Shared by the benchmarks: wrk runs pinned to the other core, the stack of
 the bench (its own ports), and the report in docs/benchmarks.md."""
 
+import base64
+import hashlib
+import hmac
+import json
 import os
 import platform
 import re
+import secrets
 import subprocess
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 REPORT = os.path.join(ROOT, "docs", "benchmarks.md")
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def access_token(key, sub=None, role="client", ttl=3 * 3600):
+    """An HS256 access token as feira_auth issues them, signed with the
+    bench stack's secret: the benchmarks do not measure argon2."""
+    now = int(time.time())
+    claims = {"sub": sub or secrets.token_hex(12), "role": role,
+              "jti": secrets.token_hex(16), "sid": secrets.token_hex(16),
+              "iss": "feira", "aud": "feira-api", "iat": now,
+              "exp": now + ttl, "token_use": "access"}
+    h = b64(json.dumps({"alg": "HS256", "typ": "JWT"},
+                       separators=(",", ":")).encode())
+    p = b64(json.dumps(claims, separators=(",", ":")).encode())
+    s = hmac.new(key, f"{h}.{p}".encode(), hashlib.sha256).digest()
+    return f"{h}.{p}.{b64(s)}"
 
 
 def stack_env():

@@ -21,7 +21,8 @@ import tempfile
 import time
 import http.client
 
-from benchlib import ROOT, stack, stack_env, wrk, write_section
+from benchlib import (ROOT, access_token, stack, stack_env, wrk,
+                      write_section)
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
@@ -34,23 +35,8 @@ NCHAN_PUBLISHERS = int(os.environ.get("BENCH_NCHAN_PUBLISHERS", "8"))
 BUILD = os.path.join(ROOT, "build", "bench")
 
 
-def b64(data):
-    import base64
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def token(key, sub):
-    import hashlib
-    import hmac
-    now = int(time.time())
-    claims = {"sub": sub, "role": "client", "jti": secrets.token_hex(16),
-              "iss": "feira", "aud": "feira-api", "iat": now,
-              "exp": now + 3600, "token_use": "access"}
-    h = b64(json.dumps({"alg": "HS256", "typ": "JWT"},
-                       separators=(",", ":")).encode())
-    p = b64(json.dumps(claims, separators=(",", ":")).encode())
-    s = hmac.new(key, f"{h}.{p}".encode(), hashlib.sha256).digest()
-    return f"{h}.{p}.{b64(s)}"
+    return access_token(key, sub)
 
 
 def rss_kib(pid):

@@ -1,0 +1,3 @@
+module feira.dev/bench/mixed
+
+go 1.21
