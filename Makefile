@@ -116,11 +116,17 @@ fuzz:
 bench: deps build
 	@bench/run.sh
 
+# the mixed scenario for 10 minutes: nginx's memory must stay flat
+soak: deps build
+	@scripts/install-deps.sh bench
+	BENCH_MIXED_SECONDS=600 $(BUILD)/venv/bin/python bench/mixed.py --soak
+
 clean:
 	rm -rf $(BUILD)/nginx $(BUILD)/asan $(BUILD)/unit $(BUILD)/fuzz
 
 # the workers (workers/Makefile); `make` builds them with the modules
-.PHONY: workers workers-asan dlq-replay bench bench-notifications clean-workers
+.PHONY: workers workers-asan dlq-replay bench bench-notifications soak \
+        clean-workers
 
 build: workers
 

@@ -1,0 +1,246 @@
+"""make bench, mixed: BENCH_PAIRS clients and providers (500 + 500 by
+default) run whole request lifecycles for BENCH_MIXED_SECONDS (60) against
+the whole of conf/nginx.conf (every module, one worker on CPU 0), with
+matching, chat and location updates: completed lifecycles per second and
+p50/p99 per endpoint, beside nginx's own `return 200` measured in the same
+run.  The load is bench/mixed (Go) on CPU 1.
+
+`make soak` runs the same for 10 minutes and samples the RSS of nginx and
+of the notification worker: they must stay flat (issue 12)."""
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pymongo
+from bson import ObjectId
+
+from benchlib import (ROOT, access_token, stack, stack_env, wrk,
+                      write_section)
+
+PAIRS = int(os.environ.get("BENCH_PAIRS", "500"))
+SECONDS = int(os.environ.get("BENCH_MIXED_SECONDS", "60"))
+SOAK = "--soak" in sys.argv
+BUILD = os.path.join(ROOT, "build", "bench")
+HOME = (-23.5505, -46.6333)
+WEEK = [{"day": d, "start": "00:00", "end": "24:00"} for d in range(7)]
+
+
+def call(base, method, path, tok, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method,
+                                 headers={"Authorization": f"Bearer {tok}",
+                                          "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def seed(env, base, key):
+    """A category, an offering and a position per pair, through the API;
+    the accounts directly in MongoDB (argon2 is measured elsewhere)."""
+    db = pymongo.MongoClient(env["MONGO_URI"]).get_database()
+    random.seed(7)
+    admin = access_token(key, str(ObjectId()), "admin")
+    ids = [(str(ObjectId()), str(ObjectId())) for _ in range(PAIRS)]
+    db.users.insert_many(
+        [{"_id": ObjectId(u), "email": f"{role}{i}@bench.local",
+          "email_lc": f"{role}{i}@bench.local", "password_hash": "-",
+          "name": f"{role} {i}", "role": role, "rating_avg": 4.5,
+          "rating_count": 2}
+         for i, pair in enumerate(ids)
+         for u, role in zip(pair, ("client", "provider"))])
+
+    def one(i):
+        client, provider = ids[i]
+        cat = f"mixed-{i}"
+        lat = HOME[0] + random.uniform(-0.05, 0.05)
+        lng = HOME[1] + random.uniform(-0.05, 0.05)
+        ptok = access_token(key, provider, "provider")
+        st, res = call(base, "POST", "/v1/categories", admin,
+                       {"slug": cat, "name": f"Mixed {i}"})
+        assert st == 201, (st, res)
+        st, res = call(base, "POST", "/v1/offerings", ptok,
+                       {"category": cat, "title": "Cleaning",
+                        "price": {"amount": 12000, "currency": "BRL"},
+                        "pricing": "fixed", "availability": WEEK,
+                        "service_radius_km": 20})
+        assert st == 201, (st, res)
+        return {"category": cat, "lat": lat, "lng": lng,
+                "client_token": access_token(key, client, "client"),
+                "provider_token": ptok}
+
+    started = time.time()
+    with ThreadPoolExecutor(8) as ex:
+        pairs = list(ex.map(one, range(PAIRS)))
+    print(f"seeded {PAIRS} pairs in {time.time() - started:.0f} s",
+          flush=True)
+    return pairs
+
+
+def build_load():
+    os.makedirs(BUILD, exist_ok=True)
+    out = os.path.join(BUILD, "mixed")
+    subprocess.run(["go", "build", "-o", out, "."], check=True,
+                   cwd=os.path.join(ROOT, "bench", "mixed"))
+    return out
+
+
+def main():
+    env = stack_env()
+    stack("stop", "redis", "mongo", "kafka")
+    for sub in ("redis", "mongo"):
+        shutil.rmtree(os.path.join(env["STACK_DIR"], sub),
+                      ignore_errors=True)
+    stack("start", "redis", "mongo", "kafka")
+    load = build_load()
+
+    d = tempfile.mkdtemp(prefix="feira-bench-mixed-")
+    port = int(env["HTTP_PORT"])
+    base = f"http://127.0.0.1:{port}"
+    run_env = dict(os.environ, **env)
+    samples = []
+    try:
+        subprocess.run([os.path.join(ROOT, "scripts", "render-conf.sh"),
+                        os.path.join(ROOT, "conf", "nginx.conf"), d,
+                        str(port), "1"], check=True, env=run_env)
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf) as f:
+            text = f.read()
+        # one address plays a thousand users: its limits are lifted
+        text = text.replace("limit_conn  feira_addr  256;",
+                            "limit_conn  feira_addr  100000;")
+        with open(conf, "w") as f:
+            f.write(text)
+        with open(os.path.join(d, "server.d", "bench.conf"), "w") as f:
+            f.write("location = /r { return 200; }\n")
+        subprocess.run(["nginx", "-p", d, "-c", conf, "-e",
+                        f"{d}/logs/error.log"], check=True)
+        with open(f"{d}/nginx.pid") as f:
+            master = int(f.read())
+        time.sleep(1)
+        worker = int(subprocess.run(["pgrep", "-P", str(master)],
+                                    capture_output=True, text=True)
+                     .stdout.split()[0])
+        subprocess.run(["taskset", "-pc", "0", str(worker)], check=True,
+                       capture_output=True)
+
+        with open(os.path.join(env["STACK_DIR"], "secrets",
+                               "jwt-secret"), "rb") as f:
+            key = f.read().strip()
+        pairs = seed(env, base, key)
+        pairs_file = os.path.join(d, "pairs.json")
+        with open(pairs_file, "w") as f:
+            json.dump(pairs, f)
+
+        baseline = wrk(f"{base}/r", seconds=10, connections=64)
+
+        stop = threading.Event()
+
+        def sample():
+            t0 = time.time()
+            while not stop.wait(10 if SOAK else 5):
+                samples.append((time.time() - t0, rss_kib(worker)))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        rss_before = rss_kib(worker)
+        r = subprocess.run(["taskset", "-c", "1", load, "-base", base,
+                            "-pairs", pairs_file,
+                            "-seconds", str(SECONDS)],
+                           check=True, capture_output=True, text=True)
+        stop.set()
+        sampler.join()
+        result = json.loads(r.stdout)
+        result["rss_before_kib"] = rss_before
+        result["rss_after_kib"] = rss_kib(worker)
+        with open(f"{d}/logs/error.log", errors="replace") as f:
+            log = f.read()
+        result["alerts"] = sum(log.count(w) for w in
+                               ("[alert]", "[crit]", "[emerg]"))
+    finally:
+        subprocess.run(["nginx", "-p", d, "-c", f"{d}/nginx.conf", "-s",
+                        "quit"], capture_output=True)
+        time.sleep(1)
+        stack("stop", "redis", "mongo", "kafka")
+        shutil.rmtree(d, ignore_errors=True)
+
+    report(result, baseline, samples)
+
+
+def report(res, baseline, samples):
+    rate = res["lifecycles"] / res["seconds"]
+    lines = [
+        "## Mixed scenario: whole lifecycles (issue 12)" if not SOAK
+        else "## Soak: the mixed scenario for 10 minutes (issue 12)",
+        "",
+        f"{res['pairs']} clients and {res['pairs']} providers (a category "
+        "each), the whole `conf/nginx.conf` with one nginx worker on CPU 0, "
+        "the load (`bench/mixed`, Go) on CPU 1; Redis, FerretDB and Kafka of "
+        "the bench stack float.  A lifecycle: the provider's position, "
+        "`POST /v1/requests`, its matches, accept, three chat messages and "
+        "the history, start, a position on the way (at most one a second: "
+        "the rate limit), complete, and the client reading the result.",
+        "",
+        "| measured | value |",
+        "|---|---|",
+        f"| duration | {res['seconds']:.0f} s |",
+        f"| **lifecycles completed per second** | **{rate:.1f}** "
+        f"({res['lifecycles']} in all, {res['failed']} failed) |",
+        f"| nginx `return 200` in the same run (wrk, 64 connections) | "
+        f"{baseline['rps']:.0f} req/s, p99 {baseline['p99_ms']:.2f} ms |",
+        f"| nginx worker RSS before / after | {res['rss_before_kib']} / "
+        f"{res['rss_after_kib']} KiB |",
+        f"| alerts in the error log | {res['alerts']} |",
+        "",
+        "| endpoint | requests | per second | ratio to `return 200` | "
+        "errors | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, e in sorted(res["endpoints"].items()):
+        rps = e["count"] / res["seconds"]
+        lines.append(f"| `{name}` | {e['count']} | {rps:.0f} | "
+                     f"{rps / baseline['rps']:.3f} | {e['errors']} | "
+                     f"{e['p50_ms']:.1f} | {e['p99_ms']:.1f} |")
+    total = sum(e["count"] for e in res["endpoints"].values())
+    lines += ["", f"All endpoints together: {total / res['seconds']:.0f} "
+              f"requests per second, "
+              f"{total / res['seconds'] / baseline['rps']:.3f} of "
+              "`return 200`.  Errors are answers other than the expected "
+              "one (their codes are in the run's JSON)."]
+    if samples:
+        first, last = samples[0][1], samples[-1][1]
+        lines += ["", "RSS of the nginx worker over the run (KiB): " +
+                  ", ".join(f"{t:.0f} s: {k}" for t, k in samples[::max(
+                      1, len(samples) // 12)]) +
+                  f"; growth from the first sample to the last: "
+                  f"{(last - first) / max(first, 1) * 100:.1f}%."]
+    write_section("soak" if SOAK else "mixed", "\n".join(lines))
+    print(json.dumps(res["endpoints"], indent=1))
+    print(f"lifecycles/s {rate:.1f}")
+
+
+if __name__ == "__main__":
+    main()
