@@ -34,6 +34,10 @@ static json_t *ngx_feira_auth_user_view(const bson_t *doc);
 static void ngx_feira_auth_unavailable(ngx_feira_auth_job_t *job,
     const char *what, bson_error_t *error);
 static void ngx_feira_auth_seed_job(void *data);
+static ngx_int_t ngx_feira_auth_rotation_claim(ngx_feira_auth_job_t *job,
+    mongoc_client_t *client, const char *hash);
+static void ngx_feira_auth_revoke_family(ngx_feira_auth_job_t *job,
+    mongoc_collection_t *tokens, const char *family);
 
 
 /* set once a worker has created the indexes (idempotent anyway) */
@@ -215,6 +219,63 @@ done:
 }
 
 
+/* a rotation claimed once: NGX_DECLINED when another one has it */
+
+static ngx_int_t
+ngx_feira_auth_rotation_claim(ngx_feira_auth_job_t *job,
+    mongoc_client_t *client, const char *hash)
+{
+    bool                  ok;
+    bson_t               *doc;
+    bson_error_t          error;
+    mongoc_collection_t  *claims;
+
+    claims = mongoc_client_get_collection(client, ngx_feira_mongo_db(),
+                                          "refresh_rotations");
+
+    doc = BCON_NEW("_id", BCON_UTF8(hash),
+                   "at", BCON_DATE_TIME((int64_t) job->now * 1000));
+
+    ok = mongoc_collection_insert_one(claims, doc, NULL, NULL, &error);
+
+    bson_destroy(doc);
+    mongoc_collection_destroy(claims);
+
+    if (ok) {
+        return NGX_OK;
+    }
+
+    if (error.code == 11000) {
+        return NGX_DECLINED;
+    }
+
+    ngx_feira_auth_unavailable(job, "claim rotation", &error);
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_feira_auth_revoke_family(ngx_feira_auth_job_t *job,
+    mongoc_collection_t *tokens, const char *family)
+{
+    bson_t        *filter, *update;
+    bson_error_t   error;
+
+    filter = BCON_NEW("family_id", BCON_UTF8(family));
+    update = BCON_NEW("$set", "{", "status", BCON_UTF8("revoked"), "}");
+
+    if (!mongoc_collection_update_many(tokens, filter, update, NULL, NULL,
+                                       &error))
+    {
+        ngx_feira_auth_unavailable(job, "revoke family", &error);
+    }
+
+    bson_destroy(filter);
+    bson_destroy(update);
+}
+
+
 void
 ngx_feira_auth_refresh_job(void *data)
 {
@@ -305,19 +366,7 @@ ngx_feira_auth_refresh_job(void *data)
             {
                 family = bson_iter_utf8(&it, NULL);
 
-                filter = BCON_NEW("family_id", BCON_UTF8(family));
-                update = BCON_NEW("$set", "{",
-                                      "status", BCON_UTF8("revoked"),
-                                  "}");
-
-                if (!mongoc_collection_update_many(tokens, filter, update,
-                                                   NULL, NULL, &error))
-                {
-                    ngx_feira_auth_unavailable(job, "revoke family", &error);
-                }
-
-                bson_destroy(filter);
-                bson_destroy(update);
+                ngx_feira_auth_revoke_family(job, tokens, family);
 
                 if (bson_iter_init_find(&it, doc, "user_id")
                     && BSON_ITER_HOLDS_OID(&it))
@@ -353,6 +402,27 @@ ngx_feira_auth_refresh_job(void *data)
     }
 
     bson_destroy(&reply);
+
+    /*
+     * The conditional update is exclusive on MongoDB, not on FerretDB: of
+     * concurrent rotations of one token, the one that claims it wins, the
+     * others are a reuse.
+     */
+
+    switch (ngx_feira_auth_rotation_claim(job, client, hash)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_feira_auth_revoke_family(job, tokens, fam);
+        bson_oid_to_string(&oid, job->claims.sub);
+        job->reused = 1;
+        goto done;
+
+    default:
+        goto done;
+    }
 
     filter = BCON_NEW("_id", BCON_OID(&oid));
     cursor = mongoc_collection_find_with_opts(users, filter, NULL, NULL);

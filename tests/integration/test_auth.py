@@ -419,3 +419,35 @@ def test_redis_down_fails_closed_and_recovers(nginx_factory):
 
     wait_for(lambda: n.get("/t/protected", token=token).status == 200,
              timeout=20, what="recovery after Redis is back")
+
+
+def test_concurrent_refreshes_of_one_token_one_wins(nginx_factory):
+    """The same refresh token sent many times at once (a client bug or a
+    thief racing the owner): at most one rotation succeeds (FerretDB's
+    updates are not exclusive: the rotation claim is), the others are a
+    reuse."""
+    n = nginx_factory(workers=2)
+    wait_for(lambda: n.get("/readyz").status == 200, timeout=60,
+             what="/readyz 200")
+    u = register(n)
+    token = u["refresh_token"]
+    barrier = threading.Barrier(8)
+    answers = []
+
+    def refresh():
+        barrier.wait()
+        answers.append(n.post("/v1/auth/refresh", {"refresh_token": token}))
+
+    threads = [threading.Thread(target=refresh) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    statuses = sorted(r.status for r in answers)
+    # never two token chains: at most one new pair, every other a reuse
+    assert statuses.count(200) <= 1, statuses
+    assert statuses.count(401) >= 7, statuses
+    # and the presented token is dead for good
+    assert n.post("/v1/auth/refresh",
+                  {"refresh_token": token}).status == 401
