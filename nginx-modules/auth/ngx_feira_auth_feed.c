@@ -4,7 +4,9 @@
  * by time) and announces every addition on a pub/sub channel.  Each worker
  * subscribes, loads the sets after every (re)subscription, and publishes a
  * heartbeat every second: a feed silent longer than feira_auth_feed_timeout
- * makes protected locations fail closed.
+ * makes protected locations fail closed.  A lost connection alone does
+ * not: the list loaded last is trusted for that long, while the feed is
+ * re-subscribed and the list loaded again.
  */
 
 #include "ngx_http_feira_auth_module.h"
@@ -42,6 +44,7 @@ static ngx_event_t                       ngx_feira_auth_hb;
 static ngx_msec_t                        ngx_feira_auth_last;
 static ngx_uint_t                        ngx_feira_auth_subscribed;
 static ngx_uint_t                        ngx_feira_auth_loaded;
+static ngx_uint_t                        ngx_feira_auth_trusted;
 static ngx_uint_t                        ngx_feira_auth_loading;
 
 
@@ -57,6 +60,7 @@ ngx_feira_auth_feed_init(ngx_cycle_t *cycle,
     ngx_feira_auth_amcf = amcf;
     ngx_feira_auth_subscribed = 0;
     ngx_feira_auth_loaded = 0;
+    ngx_feira_auth_trusted = 0;
     ngx_feira_auth_loading = 0;
 
     ngx_feira_auth_sub = ngx_feira_redis_create(cycle, fmcf,
@@ -95,7 +99,7 @@ ngx_feira_auth_feed_exit(void)
 ngx_int_t
 ngx_feira_auth_feed_ok(void)
 {
-    return ngx_feira_auth_subscribed && ngx_feira_auth_loaded
+    return ngx_feira_auth_trusted
            && ngx_current_msec - ngx_feira_auth_last
               <= ngx_feira_auth_amcf->feed_timeout;
 }
@@ -294,6 +298,7 @@ ngx_feira_auth_feed_loaded(redisAsyncContext *ac, void *reply,
 
     if (type == NGX_FEIRA_AUTH_DENY_USERS && ngx_feira_auth_subscribed) {
         ngx_feira_auth_loaded = 1;
+        ngx_feira_auth_trusted = 1;
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "feira: auth: deny list loaded, %uz users",
                       rr->elements / 2);

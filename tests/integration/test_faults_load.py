@@ -218,3 +218,73 @@ def test_mongo_away_under_load_503_then_every_write_once(nginx_factory):
     for d in db().users.find({"email_lc": {"$in": accepted}}):
         counts[d["email_lc"]] = counts.get(d["email_lc"], 0) + 1
     assert counts == {e: 1 for e in accepted}
+
+
+def test_redis_away_under_load_503_then_positions_again(nginx_factory):
+    """Providers report positions (Redis) while clients read profiles
+    (MongoDB only): with Redis away the positions are 503 problem+json,
+    the profiles keep coming, and positions are taken again once Redis is
+    back, without restarting nginx.  (Protected routes trust the last
+    deny list for feira_auth_feed_timeout, then fail closed: 60 s here,
+    longer than the outage.)"""
+    import redis
+
+    n = nginx_factory(workers=2,
+                      directives={"feira_auth_feed_timeout": "60s"})
+    wait_for(lambda: n.get("/readyz").status == 200, timeout=60,
+             what="/readyz 200")
+    providers = [register(n, role="provider") for _ in range(4)]
+    reader = register(n, role="client")
+    host, port = stack_env()["REDIS_ADDR"].split(":")
+    r = redis.Redis(host=host, port=int(port))
+
+    def position(p, lat):
+        return request(n.port, "PUT", "/v1/providers/me/location",
+                       body={"lat": lat, "lng": -46.6},
+                       headers={"Authorization":
+                                f"Bearer {p['access_token']}"},
+                       timeout=30)
+
+    step = {"n": 0}
+
+    def move():
+        step["n"] += 1
+        p = providers[step["n"] % len(providers)]
+        time.sleep(0.3)  # one position a second per provider
+        return p, position(p, -23.5 + step["n"] * 1e-5)
+
+    def read():
+        return None, request(
+            n.port, "GET", f"/v1/users/{providers[0]['user']['id']}",
+            headers={"Authorization": f"Bearer {reader['access_token']}"},
+            timeout=30)
+
+    with Load(move, threads=1) as moves, Load(read, threads=2) as reads:
+        time.sleep(2)
+        service("stop", "redis")
+        try:
+            time.sleep(4)
+        finally:
+            service("start", "redis")
+        wait_for(lambda: n.get("/readyz").status == 200, timeout=60,
+                 what="/readyz 200 again")
+        time.sleep(3)
+
+    assert moves.errors == [] and reads.errors == []
+    bad = [a.body for _, a in reads.answers if a.status != 200]
+    assert bad == [], bad[:3]
+    # reads never needed Redis
+    assert {a.status for _, a in reads.answers} == {200}
+    statuses = [a.status for _, a in moves.answers]
+    assert set(statuses) <= {204, 429, 503}, statuses
+    assert 503 in statuses and statuses[-1] == 204, statuses
+    for _, a in moves.answers:
+        if a.status == 503:
+            assert a.headers["content-type"] == "application/problem+json"
+    # the last accepted position of each provider is the one kept
+    last = {}
+    for p, a in moves.answers:
+        if a.status == 204:
+            last[p["user"]["id"]] = True
+    seen = r.zmscore("feira:seen", list(last))
+    assert all(s is not None for s in seen)
