@@ -197,12 +197,24 @@ ngx_int_t ngx_feira_kafka_configured(void);
  * as published.
  */
 ngx_int_t ngx_feira_outbox_init_process(ngx_cycle_t *cycle,
-    ngx_msec_t interval);
+    ngx_msec_t interval, ngx_msec_t kafka_timeout);
 void ngx_feira_outbox_exit_process(void);
 void ngx_feira_outbox_save(const char *topic, const void *key,
     size_t key_len, const void *payload, size_t len, const char *error,
     ngx_uint_t sync);
 void ngx_feira_outbox_delivered(ngx_uint_t ok);
+void ngx_feira_outbox_forget(bson_oid_t *oid, ngx_uint_t sync);
+ngx_int_t ngx_feira_kafka_produce_stored(const char *topic, const char *key,
+    size_t key_len, const void *payload, size_t len, bson_oid_t *oid);
+
+/*
+ * The event of a write, durable before the answer: stored in the outbox
+ * (a job), produced, then DONE answers the request (the caller's
+ * reference, as with ngx_feira_thread_post).
+ */
+ngx_int_t ngx_feira_event_publish(ngx_http_request_t *r, const char *topic,
+    const char *key, size_t key_len, const void *payload, size_t len,
+    ngx_feira_done_pt done, void *data);
 ngx_int_t ngx_feira_kafka_ping(char *err, size_t len, int timeout_ms);
 
 

@@ -18,9 +18,14 @@
 typedef struct {
     ngx_feira_kafka_dr_pt   handler;
     void                   *data;
+    ngx_uint_t              stored;   /* its outbox record is oid */
+    bson_oid_t              oid;
 } ngx_feira_kafka_opaque_t;
 
 
+static ngx_int_t ngx_feira_kafka_send(const char *topic, const char *key,
+    size_t key_len, const void *payload, size_t len,
+    ngx_feira_kafka_opaque_t *op);
 static void ngx_feira_kafka_dr(rd_kafka_t *rk,
     const rd_kafka_message_t *msg, void *opaque);
 static void ngx_feira_kafka_log(const rd_kafka_t *rk, int level,
@@ -145,7 +150,8 @@ ngx_feira_kafka_init_process(ngx_cycle_t *cycle,
 
     ngx_add_timer(&ngx_feira_kafka_timer, NGX_FEIRA_KAFKA_POLL_INTERVAL);
 
-    return ngx_feira_outbox_init_process(cycle, fmcf->kafka_outbox_interval);
+    return ngx_feira_outbox_init_process(cycle, fmcf->kafka_outbox_interval,
+                                         fmcf->kafka_timeout);
 }
 
 
@@ -213,7 +219,7 @@ ngx_feira_kafka_produce(const char *topic, const char *key, size_t key_len,
     const void *payload, size_t len, ngx_feira_kafka_dr_pt handler,
     void *data)
 {
-    rd_kafka_resp_err_t        err;
+    ngx_int_t                  rc;
     ngx_feira_kafka_opaque_t  *op;
 
     if (ngx_feira_kafka_rk == NULL) {
@@ -224,7 +230,7 @@ ngx_feira_kafka_produce(const char *topic, const char *key, size_t key_len,
 
     if (handler) {
         /* freed by the delivery report, which always comes */
-        op = ngx_alloc(sizeof(ngx_feira_kafka_opaque_t), ngx_cycle->log);
+        op = ngx_calloc(sizeof(ngx_feira_kafka_opaque_t), ngx_cycle->log);
         if (op == NULL) {
             return NGX_ERROR;
         }
@@ -232,6 +238,60 @@ ngx_feira_kafka_produce(const char *topic, const char *key, size_t key_len,
         op->handler = handler;
         op->data = data;
     }
+
+    rc = ngx_feira_kafka_send(topic, key, key_len, payload, len, op);
+
+    if (rc != NGX_OK) {
+        ngx_free(op);
+
+        /* not queued, but not lost: the sweep produces it later */
+        ngx_feira_outbox_save(topic, key, key_len, payload, len,
+                              "refused by the producer", 0);
+    }
+
+    return rc;
+}
+
+
+/*
+ * A message whose outbox record OID is stored already: delivered, the
+ * record is removed; refused, the record stays for the sweep.
+ */
+
+ngx_int_t
+ngx_feira_kafka_produce_stored(const char *topic, const char *key,
+    size_t key_len, const void *payload, size_t len, bson_oid_t *oid)
+{
+    ngx_int_t                  rc;
+    ngx_feira_kafka_opaque_t  *op;
+
+    if (ngx_feira_kafka_rk == NULL) {
+        return NGX_DECLINED;
+    }
+
+    op = ngx_calloc(sizeof(ngx_feira_kafka_opaque_t), ngx_cycle->log);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->stored = 1;
+    bson_oid_copy(oid, &op->oid);
+
+    rc = ngx_feira_kafka_send(topic, key, key_len, payload, len, op);
+
+    if (rc != NGX_OK) {
+        ngx_free(op);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_feira_kafka_send(const char *topic, const char *key, size_t key_len,
+    const void *payload, size_t len, ngx_feira_kafka_opaque_t *op)
+{
+    rd_kafka_resp_err_t  err;
 
     err = rd_kafka_producev(ngx_feira_kafka_rk,
                             RD_KAFKA_V_TOPIC(topic),
@@ -246,11 +306,6 @@ ngx_feira_kafka_produce(const char *topic, const char *key, size_t key_len,
                       "feira: kafka: produce to \"%s\" failed: %s",
                       topic, rd_kafka_err2str(err));
         ngx_feira_stats_add(kafka_produce_failures, 1);
-        ngx_free(op);
-
-        /* not queued, but not lost: the sweep produces it later */
-        ngx_feira_outbox_save(topic, key, key_len, payload, len,
-                              rd_kafka_err2str(err), 0);
         return NGX_ERROR;
     }
 
@@ -300,15 +355,25 @@ ngx_feira_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *msg,
                               msg->key_len, msg->payload, msg->len,
                               rd_kafka_err2str(msg->err),
                               ngx_feira_kafka_closing);
+
+        /* a stored one: its record, due later, gives way to this one */
+        if (op && op->stored) {
+            ngx_feira_outbox_forget(&op->oid, ngx_feira_kafka_closing);
+        }
+
     } else {
         ngx_feira_outbox_delivered(1);
+
+        if (op && op->stored) {
+            ngx_feira_outbox_forget(&op->oid, ngx_feira_kafka_closing);
+        }
     }
 
     if (op == NULL) {
         return;
     }
 
-    if (!ngx_feira_kafka_closing) {
+    if (op->handler && !ngx_feira_kafka_closing) {
         op->handler(op->data, msg->err);
     }
 

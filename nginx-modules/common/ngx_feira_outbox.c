@@ -6,6 +6,10 @@
  * loses no event.  A message may so arrive twice, or after a newer one of
  * its key: consumers deduplicate by event id (docs/events.md).
  *
+ * ngx_feira_event_publish() goes further: the record is stored before the
+ * answer, and removed once Kafka has the message, so that not even a
+ * worker killed with its queue full loses the event of an accepted write.
+ *
  * Inserts and the sweep's reads run in the thread pool; the sweep claims
  * a message by deleting it (of several sweepers exactly one deletes it).
  * After a refusal the sweep first asks Kafka for its metadata, so that
@@ -18,6 +22,9 @@
 #define NGX_FEIRA_OUTBOX_COLLECTION  "kafka_outbox"
 #define NGX_FEIRA_OUTBOX_BATCH       100
 #define NGX_FEIRA_OUTBOX_PROBE       1000     /* ms: is Kafka back? */
+
+/* after feira_kafka_timeout librdkafka has reported on a message */
+#define NGX_FEIRA_OUTBOX_MARGIN      5000
 
 
 typedef struct ngx_feira_outbox_msg_s  ngx_feira_outbox_msg_t;
@@ -35,6 +42,15 @@ struct ngx_feira_outbox_msg_s {
 
 
 typedef struct {
+    ngx_feira_outbox_msg_t    *msg;
+    ngx_feira_done_pt          done;
+    void                      *data;
+    bson_oid_t                 oid;
+    ngx_uint_t                 stored;
+} ngx_feira_event_t;
+
+
+typedef struct {
     ngx_feira_outbox_msg_t    *msgs;
     ngx_uint_t                 probe;
     ngx_uint_t                 failed;
@@ -45,7 +61,12 @@ static ngx_feira_outbox_msg_t *ngx_feira_outbox_msg(const char *topic,
     const void *key, size_t key_len, const void *payload, size_t len);
 static void ngx_feira_outbox_free(ngx_feira_outbox_msg_t *msg);
 static ngx_int_t ngx_feira_outbox_insert(ngx_feira_outbox_msg_t *msg,
-    bson_error_t *error);
+    bson_oid_t *oid, int64_t due, bson_error_t *error);
+static void ngx_feira_outbox_forget_job(void *data);
+static void ngx_feira_outbox_forget_done(ngx_http_request_t *r, void *data);
+static ngx_int_t ngx_feira_outbox_delete(bson_oid_t *oid);
+static void ngx_feira_event_store_job(void *data);
+static void ngx_feira_event_stored(ngx_http_request_t *r, void *data);
 static void ngx_feira_outbox_insert_job(void *data);
 static void ngx_feira_outbox_insert_done(ngx_http_request_t *r, void *data);
 static void ngx_feira_outbox_lost(ngx_feira_outbox_msg_t *msg,
@@ -59,13 +80,17 @@ static ngx_feira_outbox_msg_t *ngx_feira_outbox_read(const bson_t *doc);
 /* per-worker state */
 static ngx_event_t   ngx_feira_outbox_timer;
 static ngx_msec_t    ngx_feira_outbox_interval;
+static ngx_msec_t    ngx_feira_outbox_grace;
 static ngx_uint_t    ngx_feira_outbox_sweeping;
 static ngx_uint_t    ngx_feira_outbox_failing;
 
 
 ngx_int_t
-ngx_feira_outbox_init_process(ngx_cycle_t *cycle, ngx_msec_t interval)
+ngx_feira_outbox_init_process(ngx_cycle_t *cycle, ngx_msec_t interval,
+    ngx_msec_t kafka_timeout)
 {
+    /* a stored message still there after this was lost with its worker */
+    ngx_feira_outbox_grace = kafka_timeout + NGX_FEIRA_OUTBOX_MARGIN;
     ngx_feira_outbox_failing = 0;
     ngx_feira_outbox_sweeping = 0;
     ngx_feira_outbox_interval = interval;
@@ -138,7 +163,7 @@ ngx_feira_outbox_save(const char *topic, const void *key, size_t key_len,
     }
 
     if (sync) {
-        if (ngx_feira_outbox_insert(msg, &berr) != NGX_OK) {
+        if (ngx_feira_outbox_insert(msg, NULL, 0, &berr) != NGX_OK) {
             ngx_feira_outbox_lost(msg, berr.message);
             return;
         }
@@ -219,11 +244,12 @@ ngx_feira_outbox_lost(ngx_feira_outbox_msg_t *msg, const char *why)
 /* runs in a pool thread, or at exit */
 
 static ngx_int_t
-ngx_feira_outbox_insert(ngx_feira_outbox_msg_t *msg, bson_error_t *error)
+ngx_feira_outbox_insert(ngx_feira_outbox_msg_t *msg, bson_oid_t *oid,
+    int64_t due, bson_error_t *error)
 {
     bool                  ok;
     bson_t                doc;
-    bson_oid_t            oid;
+    bson_oid_t            id;
     mongoc_client_t      *client;
     mongoc_collection_t  *coll;
 
@@ -236,10 +262,14 @@ ngx_feira_outbox_insert(ngx_feira_outbox_msg_t *msg, bson_error_t *error)
     coll = mongoc_client_get_collection(client, ngx_feira_mongo_db(),
                                         NGX_FEIRA_OUTBOX_COLLECTION);
 
-    bson_oid_init(&oid, NULL);
+    if (oid == NULL) {
+        oid = &id;
+    }
+
+    bson_oid_init(oid, NULL);
 
     bson_init(&doc);
-    BSON_APPEND_OID(&doc, "_id", &oid);
+    BSON_APPEND_OID(&doc, "_id", oid);
 
     BSON_APPEND_UTF8(&doc, "topic", msg->topic);
     BSON_APPEND_BINARY(&doc, "key", BSON_SUBTYPE_BINARY, msg->key,
@@ -248,6 +278,7 @@ ngx_feira_outbox_insert(ngx_feira_outbox_msg_t *msg, bson_error_t *error)
                        (uint32_t) msg->len);
     BSON_APPEND_UTF8(&doc, "error", msg->error);
     BSON_APPEND_DATE_TIME(&doc, "failed_at", ngx_feira_now_ms());
+    BSON_APPEND_DATE_TIME(&doc, "due_at", ngx_feira_now_ms() + due);
 
     ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, error);
 
@@ -266,7 +297,7 @@ ngx_feira_outbox_insert_job(void *data)
 
     bson_error_t  error;
 
-    if (ngx_feira_outbox_insert(msg, &error) != NGX_OK) {
+    if (ngx_feira_outbox_insert(msg, NULL, 0, &error) != NGX_OK) {
         /* read on the event loop */
         ngx_cpystrn((u_char *) msg->error, (u_char *) error.message,
                     sizeof(msg->error));
@@ -337,7 +368,7 @@ ngx_feira_outbox_sweep_job(void *data)
 {
     ngx_feira_outbox_sweep_t  *sw = data;
 
-    bson_t                   filter, opts, sort, one, reply;
+    bson_t                   filter, opts, sort, one, reply, lte;
     bson_iter_t              it;
     bson_error_t             error;
     const bson_t            *doc;
@@ -364,7 +395,12 @@ ngx_feira_outbox_sweep_job(void *data)
     coll = mongoc_client_get_collection(client, ngx_feira_mongo_db(),
                                         NGX_FEIRA_OUTBOX_COLLECTION);
 
+    /* what failed, and what was stored and not delivered in time */
     bson_init(&filter);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "due_at", &lte);
+    BSON_APPEND_DATE_TIME(&lte, "$lte", ngx_feira_now_ms());
+    bson_append_document_end(&filter, &lte);
+
     bson_init(&opts);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     BSON_APPEND_INT32(&sort, "_id", 1);
@@ -503,4 +539,168 @@ ngx_feira_outbox_sweep_done(ngx_http_request_t *r, void *data)
     /* a full batch: more may wait, go on at once */
     ngx_add_timer(&ngx_feira_outbox_timer,
                   n == NGX_FEIRA_OUTBOX_BATCH ? 1 : ngx_feira_outbox_interval);
+}
+
+
+/* Kafka has a stored message: its record goes */
+
+void
+ngx_feira_outbox_forget(bson_oid_t *oid, ngx_uint_t sync)
+{
+    bson_oid_t  *copy;
+
+    if (sync) {
+        (void) ngx_feira_outbox_delete(oid);
+        return;
+    }
+
+    copy = ngx_alloc(sizeof(bson_oid_t), ngx_cycle->log);
+    if (copy == NULL) {
+        /* the sweep sends it once more: a duplicate, not a loss */
+        return;
+    }
+
+    bson_oid_copy(oid, copy);
+
+    if (ngx_feira_thread_post_cycle((ngx_cycle_t *) ngx_cycle,
+                                    ngx_feira_outbox_forget_job,
+                                    ngx_feira_outbox_forget_done, copy)
+        != NGX_OK)
+    {
+        ngx_free(copy);
+    }
+}
+
+
+static void
+ngx_feira_outbox_forget_job(void *data)
+{
+    (void) ngx_feira_outbox_delete(data);
+}
+
+
+static void
+ngx_feira_outbox_forget_done(ngx_http_request_t *r, void *data)
+{
+    ngx_free(data);
+}
+
+
+static ngx_int_t
+ngx_feira_outbox_delete(bson_oid_t *oid)
+{
+    bool                  ok;
+    bson_t                filter;
+    mongoc_client_t      *client;
+    mongoc_collection_t  *coll;
+
+    client = ngx_feira_mongo_pop();
+    if (client == NULL) {
+        return NGX_ERROR;
+    }
+
+    coll = mongoc_client_get_collection(client, ngx_feira_mongo_db(),
+                                        NGX_FEIRA_OUTBOX_COLLECTION);
+
+    bson_init(&filter);
+    BSON_APPEND_OID(&filter, "_id", oid);
+
+    ok = mongoc_collection_delete_one(coll, &filter, NULL, NULL, NULL);
+
+    bson_destroy(&filter);
+    mongoc_collection_destroy(coll);
+    ngx_feira_mongo_push(client);
+
+    return ok ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * The event of a write the request has made: stored in the outbox, then
+ * produced, then DONE runs (it answers the request).  An answer sent so
+ * means that the event will reach Kafka, whatever happens to this worker.
+ */
+
+ngx_int_t
+ngx_feira_event_publish(ngx_http_request_t *r, const char *topic,
+    const char *key, size_t key_len, const void *payload, size_t len,
+    ngx_feira_done_pt done, void *data)
+{
+    ngx_feira_event_t  *ev;
+
+    ev = ngx_pcalloc(r->pool, sizeof(ngx_feira_event_t));
+    if (ev == NULL) {
+        return NGX_ERROR;
+    }
+
+    ev->msg = ngx_feira_outbox_msg(topic, key, key_len, payload, len);
+    if (ev->msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    ev->done = done;
+    ev->data = data;
+
+    if (!ngx_feira_kafka_configured() || !ngx_feira_mongo_configured()
+        || ngx_feira_thread_post(r, ngx_feira_event_store_job,
+                                 ngx_feira_event_stored, ev)
+           != NGX_OK)
+    {
+        ngx_feira_event_stored(r, ev);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_feira_event_store_job(void *data)
+{
+    ngx_feira_event_t  *ev = data;
+
+    bson_error_t  error;
+
+    ev->stored = (ngx_feira_outbox_insert(ev->msg, &ev->oid,
+                                          ngx_feira_outbox_grace, &error)
+                  == NGX_OK);
+
+    if (!ev->stored) {
+        ngx_cpystrn((u_char *) ev->msg->error, (u_char *) error.message,
+                    sizeof(ev->msg->error));
+    }
+}
+
+
+static void
+ngx_feira_event_stored(ngx_http_request_t *r, void *data)
+{
+    ngx_feira_event_t  *ev = data;
+
+    ngx_feira_outbox_msg_t  *msg;
+
+    msg = ev->msg;
+
+    if (!ngx_feira_kafka_configured()) {
+        /* no brokers configured: nothing is published */
+
+    } else if (ev->stored) {
+        (void) ngx_feira_kafka_produce_stored(msg->topic, (char *) msg->key,
+                                              msg->key_len, msg->payload,
+                                              msg->len, &ev->oid);
+
+    } else {
+        /* the store is away: kept by librdkafka for feira_kafka_timeout */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "feira: event to \"%s\" not stored first: %s",
+                      msg->topic, msg->error);
+
+        (void) ngx_feira_kafka_produce(msg->topic, (char *) msg->key,
+                                       msg->key_len, msg->payload, msg->len,
+                                       NULL, NULL);
+    }
+
+    ngx_feira_outbox_free(msg);
+    ev->msg = NULL;
+
+    ev->done(r, ev->data);
 }

@@ -8,8 +8,10 @@
 
 static void ngx_feira_users_review_body(ngx_http_request_t *r, json_t *body);
 static void ngx_feira_users_review_done(ngx_http_request_t *r, void *data);
-static void ngx_feira_users_publish(ngx_http_request_t *r,
+static ngx_int_t ngx_feira_users_publish(ngx_http_request_t *r,
     ngx_feira_users_job_t *job);
+static void ngx_feira_users_review_answer(ngx_http_request_t *r,
+    void *data);
 
 
 ngx_int_t
@@ -88,9 +90,21 @@ ngx_feira_users_review_done(ngx_http_request_t *r, void *data)
 {
     ngx_feira_users_job_t  *job = data;
 
-    if (job->status == NGX_HTTP_CREATED && job->result) {
-        ngx_feira_users_publish(r, job);
+    if (job->status == NGX_HTTP_CREATED && job->result
+        && ngx_feira_users_publish(r, job) == NGX_OK)
+    {
+        /* the answer once the event is kept */
+        return;
     }
+
+    ngx_feira_users_review_answer(r, job);
+}
+
+
+static void
+ngx_feira_users_review_answer(ngx_http_request_t *r, void *data)
+{
+    ngx_feira_users_job_t  *job = data;
 
     ngx_http_finalize_request(r, ngx_feira_users_result(r, job));
 }
@@ -99,18 +113,17 @@ ngx_feira_users_review_done(ngx_http_request_t *r, void *data)
 /*
  * review.created, keyed by the reviewee (docs/events.md).  The event id is
  * the review id: the event of one review is one event, even if sent twice.
- * The review is stored already; the answer does not wait for Kafka, whose
- * producer retries for feira_kafka_timeout and logs what it could not
- * deliver.
+ * The review is stored already; the answer waits for the event to be kept
+ * in the outbox (ngx_feira_event_publish), not for Kafka.  NGX_OK: the
+ * answer is on its way.
  */
 
-static void
+static ngx_int_t
 ngx_feira_users_publish(ngx_http_request_t *r, ngx_feira_users_job_t *job)
 {
     char                  *payload;
     json_t                *review, *event;
     ngx_int_t              rc;
-    ngx_uint_t             level;
     const char            *key;
     ngx_feira_identity_t  *id;
 
@@ -137,7 +150,7 @@ ngx_feira_users_publish(ngx_http_request_t *r, ngx_feira_users_job_t *job)
     if (event == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "feira: users: review.created not built");
-        return;
+        return NGX_ERROR;
     }
 
     payload = json_dumps(event, JSON_COMPACT);
@@ -147,21 +160,21 @@ ngx_feira_users_publish(ngx_http_request_t *r, ngx_feira_users_job_t *job)
         rc = NGX_ERROR;
 
     } else {
-        rc = ngx_feira_kafka_produce(NGX_FEIRA_USERS_TOPIC, key,
+        rc = ngx_feira_event_publish(r, NGX_FEIRA_USERS_TOPIC, key,
                                      ngx_strlen(key), payload,
-                                     ngx_strlen(payload), NULL, NULL);
+                                     ngx_strlen(payload),
+                                     ngx_feira_users_review_answer, job);
     }
 
     if (rc != NGX_OK) {
-        level = (rc == NGX_DECLINED) ? NGX_LOG_INFO : NGX_LOG_ERR;
-
-        ngx_log_error(level, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "feira: users: review.created of review %s "
-                      "not published%s",
-                      json_string_value(json_object_get(review, "id")),
-                      rc == NGX_DECLINED ? ": no feira_kafka_brokers" : "");
+                      "not published",
+                      json_string_value(json_object_get(review, "id")));
     }
 
     free(payload);
     json_decref(event);
+
+    return rc;
 }

@@ -288,3 +288,51 @@ def test_redis_away_under_load_503_then_positions_again(nginx_factory):
             last[p["user"]["id"]] = True
     seen = r.zmscore("feira:seen", list(last))
     assert all(s is not None for s in seen)
+
+
+def test_a_worker_killed_with_events_queued_loses_none(nginx_factory):
+    """An nginx worker SIGKILLed while Kafka is away, its queue full of the
+    events of accepted reviews: each was stored before its answer, so the
+    master's new worker produces every one of them, once."""
+    import os
+    import signal
+    import subprocess
+
+    n = nginx_factory(conf="feira_kafka_timeout 2s;\n"
+                           "feira_kafka_outbox_interval 300ms;")
+    wait_for(lambda: n.get("/readyz").status == 200, timeout=60,
+             what="/readyz 200")
+    c = register(n, role="client")
+    p = register(n, role="provider")
+    rids = [seed_completed_request(c["user"]["id"], p["user"]["id"])
+            for _ in range(4)]
+
+    reviews = []
+    service("stop", "kafka")
+    try:
+        for rid in rids:
+            r = n.post(f"/v1/requests/{rid}/reviews", {"rating": 3},
+                       token=c["access_token"])
+            assert r.status == 201, r.body
+            reviews.append(r.json()["id"])
+        worker = int(subprocess.run(
+            ["pgrep", "-P", str(n.master_pid())], capture_output=True,
+            text=True).stdout.split()[0])
+        os.kill(worker, signal.SIGKILL)
+        wait_for(lambda: n.get("/healthz").status == 200, timeout=10,
+                 what="a new worker")
+    finally:
+        service("start", "kafka")
+
+    wait_for(lambda: db().kafka_outbox.count_documents(
+        {"topic": "feira.reviews"}) == 0, timeout=90,
+        what="the outbox emptied by the new worker")
+    assert topic_events("feira.reviews", reviews) == {r: 1 for r in reviews}
+
+    # the master's alert about the kill is this test's doing, not a fault
+    with open(n.error_log) as f:
+        log = f.read()
+    assert f"worker process {worker} exited on signal 9" in log
+    with open(n.error_log, "w") as f:
+        f.write(log.replace(f"[alert] {n.master_pid()}#",
+                            f"[killed-by-test] {n.master_pid()}#"))
