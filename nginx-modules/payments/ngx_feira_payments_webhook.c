@@ -220,7 +220,7 @@ ngx_feira_pay_webhook_answer(ngx_http_request_t *r)
         || json_string_length(json_object_get(event, "id")) == 0
         || json_string_length(json_object_get(event, "id"))
            > NGX_FEIRA_PAY_MAX_EVENT_ID
-        || !ngx_feira_json_is_safe(event, 32))
+        || !ngx_feira_json_is_safe(event, 0))
     {
         return ngx_feira_send_problem(r, NGX_HTTP_BAD_REQUEST,
                                       "the event has no id or type", NULL);
