@@ -7,6 +7,8 @@
 
 #include "ngx_http_feira_payments_module.h"
 
+#include <openssl/evp.h>
+
 
 static json_t *ngx_feira_pay_view(const bson_t *doc, ngx_uint_t secrets);
 static json_t *ngx_feira_pay_data(const bson_t *doc);
@@ -22,7 +24,7 @@ ngx_feira_pay_create_job(void *data)
 {
     ngx_feira_pay_job_t  *job = data;
 
-    bson_t               *filter, *doc, *claim;
+    bson_t               *filter, *doc;
     bson_oid_t            rid, pid, client, provider;
     bson_iter_t           it, price;
     ngx_uint_t            k;
@@ -31,9 +33,11 @@ ngx_feira_pay_create_job(void *data)
     bson_error_t          error;
     mongoc_cursor_t      *cur;
     mongoc_client_t      *mc;
-    mongoc_collection_t  *requests, *payments, *claims;
+    mongoc_collection_t  *requests, *payments;
     int64_t               amount, fee;
-    char                  key[64], hex[25];
+    unsigned int          mdlen;
+    u_char                md[EVP_MAX_MD_SIZE];
+    char                  key[64];
 
     job->status = NGX_HTTP_SERVICE_UNAVAILABLE;
 
@@ -46,8 +50,6 @@ ngx_feira_pay_create_job(void *data)
                                             "requests");
     payments = mongoc_client_get_collection(mc, ngx_feira_mongo_db(),
                                             "payments");
-    claims = mongoc_client_get_collection(mc, ngx_feira_mongo_db(),
-                                          "payment_claims");
 
     doc = NULL;
     filter = NULL;
@@ -186,34 +188,19 @@ ngx_feira_pay_create_job(void *data)
     }
 
     /*
-     * The claim: of concurrent creators exactly one inserts the k-th
-     * payment of the request (a unique _id, atomic even in FerretDB).
+     * The k-th payment of a request has a fixed id (SHA-256 of the request
+     * id and k): its insert is the claim.  Of concurrent creators exactly
+     * one inserts it (a unique _id, atomic even in FerretDB), and nothing
+     * is left half-done if the insert fails.
      */
 
-    bson_oid_init(&pid, NULL);
-    bson_oid_to_string(&pid, hex);
+    ngx_snprintf((u_char *) key, sizeof(key), "payment:%s:%ui%Z", job->id, k);
 
-    ngx_snprintf((u_char *) key, sizeof(key), "%s:%ui%Z", job->id, k);
-
-    claim = BCON_NEW("_id", BCON_UTF8(key), "payment_id", BCON_OID(&pid),
-                     "at", BCON_DATE_TIME(job->now));
-
-    if (!mongoc_collection_insert_one(claims, claim, NULL, NULL, &error)) {
-        bson_destroy(claim);
-
-        if (error.code == 11000) {
-            job->status = NGX_HTTP_CONFLICT;
-            job->detail = "a payment of this request is being created";
-
-        } else {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "feira: payments: %s", error.message);
-        }
-
+    if (!EVP_Digest(key, ngx_strlen(key), md, &mdlen, EVP_sha256(), NULL)) {
         goto done;
     }
 
-    bson_destroy(claim);
+    bson_oid_init_from_data(&pid, md);
 
     fee = amount * job->fee_bps / 10000;
 
@@ -230,8 +217,15 @@ ngx_feira_pay_create_job(void *data)
                    "updated_at", BCON_DATE_TIME(job->now));
 
     if (!mongoc_collection_insert_one(payments, doc, NULL, NULL, &error)) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "feira: payments: %s", error.message);
+        if (error.code == 11000) {
+            job->status = NGX_HTTP_CONFLICT;
+            job->detail = "a payment of this request is being created";
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "feira: payments: %s", error.message);
+        }
+
         goto done;
     }
 
@@ -255,7 +249,6 @@ done:
 
     mongoc_cursor_destroy(cur);
     bson_destroy(filter);
-    mongoc_collection_destroy(claims);
     mongoc_collection_destroy(payments);
     mongoc_collection_destroy(requests);
     ngx_feira_mongo_push(mc);

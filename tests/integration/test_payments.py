@@ -150,6 +150,21 @@ def test_create_is_idempotent_and_replays(api, stack):
     assert "Idempotency-Key" in no_key.json()["detail"]
 
 
+def test_concurrent_creates_make_one_payment(api, stack):
+    """FerretDB's updates are not atomic: the payment's own insert, with an
+    id derived from the request, is the claim."""
+    from concurrent.futures import ThreadPoolExecutor
+    p = parties(api, stack)
+    with ThreadPoolExecutor(8) as ex:
+        answers = list(ex.map(lambda i: pay(api, p), range(8)))
+    assert {a.status for a in answers} <= {202, 409}, \
+        [(a.status, a.body) for a in answers]
+    ids = {a.json()["id"] for a in answers if a.status == 202}
+    assert len(ids) == 1
+    assert stack.db.payments.count_documents(
+        {"request_id": ObjectId(p["rid"])}) == 1
+
+
 def test_create_access_and_states(api, stack):
     p = parties(api, stack)
     # the provider, another client: not theirs to pay
