@@ -180,7 +180,6 @@ ngx_feira_pay_webhook_answer(ngx_http_request_t *r)
         if (headers == NULL
             || ngx_feira_json_cleanup_add(r->pool, headers) != NGX_OK)
         {
-            json_decref(headers);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -207,7 +206,6 @@ ngx_feira_pay_webhook_answer(ngx_http_request_t *r)
     if (event == NULL
         || ngx_feira_json_cleanup_add(r->pool, event) != NGX_OK)
     {
-        json_decref(event);
         return ngx_feira_send_problem(r, NGX_HTTP_BAD_REQUEST,
                                       "the event is not JSON", NULL);
     }
@@ -244,10 +242,16 @@ ngx_feira_pay_webhook_answer(ngx_http_request_t *r)
                                      ngx_feira_now_ms(),
                                      stripe ? "stripe" : "paypal",
                                      "system", data);
+
+    if (message == NULL
+        || ngx_feira_json_cleanup_add(r->pool, message) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     answer = json_pack("{s:b}", "received", 1);
 
-    if (message == NULL || answer == NULL
-        || ngx_feira_json_cleanup_add(r->pool, message) != NGX_OK
+    if (answer == NULL
         || ngx_feira_json_cleanup_add(r->pool, answer) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

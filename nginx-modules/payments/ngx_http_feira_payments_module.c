@@ -463,7 +463,6 @@ ngx_http_feira_payments_done(ngx_http_request_t *r, void *data)
     if (command == NULL
         || ngx_feira_json_cleanup_add(r->pool, command) != NGX_OK)
     {
-        json_decref(command);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

@@ -310,6 +310,40 @@ def test_cancelled_before_completion_releases_the_hold(api, stack, stripe,
     assert len(stripe.forwarded_for(pid, "cancel")) == 1
 
 
+def test_paid_request_cancelled_is_refunded(api, stack, stripe, worker):
+    p = parties(api, stack)
+    pid = pay(api, p).json()["id"]
+    wait_status(api, pid, p["ctok"], "requires_action")
+    assert webhook(api, stripe_event("payment_intent.succeeded",
+                                     pid)).status == 200
+    wait_status(api, pid, p["ctok"], "succeeded")
+    stack.produce("feira.requests", event("request.cancelled", {
+        "request_id": p["rid"], "client_id": p["client"],
+        "provider_id": p["provider"], "category": "plumbing",
+        "from": "in_progress", "to": "cancelled"}))
+    stack.flush()
+    wait_status(api, pid, p["ctok"], "refunded")
+    assert len(stripe.forwarded_for(pid, "refund")) == 1
+
+
+def test_a_command_that_keeps_failing_goes_to_the_dead_letters(stack,
+                                                               worker):
+    pid = str(ObjectId())          # no such payment: retried, then dead
+    cmd = event("payment.create", {"payment_id": pid, "method": "stripe"})
+    stack.produce("feira.payments.commands", cmd, key=pid)
+    stack.flush()
+
+    def dead():
+        for m in stack.read_topic("feira.payments.commands.dlq", timeout=10):
+            if m.key() == pid.encode():
+                return m
+    m = wait_for(dead, timeout=60, interval=1, what="the dead letter")
+    assert json.loads(m.value()) == cmd
+    headers = dict(m.headers())
+    assert headers["feira-original-topic"] == b"feira.payments.commands"
+    assert int(headers["feira-attempts"]) >= 2
+
+
 # webhooks
 
 

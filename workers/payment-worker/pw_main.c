@@ -67,6 +67,15 @@ main(int argc, char **argv)
         wc.dlq_topic = "feira.payments.commands.dlq";
     }
 
+    /*
+     * Events are handled one after the other with blocking calls of up to
+     * FEIRA_PAYMENT_HTTP_TIMEOUT_MS: small batches keep a turn of the loop
+     * well within Kafka's max.poll.interval.ms.
+     */
+    if (fw_conf_str("FEIRA_WORKER_BATCH", NULL) == NULL) {
+        wc.batch = 8;
+    }
+
     ctx.http_timeout_ms = fw_conf_int("FEIRA_PAYMENT_HTTP_TIMEOUT_MS", 10000,
                                       100, 120000);
     ctx.test_pause_ms = fw_conf_int("FEIRA_PAYMENT_TEST_PAUSE_MS", 0, 0,
