@@ -325,6 +325,12 @@ class PaymentWorker:
         with open(self.logfile.name, errors="replace") as f:
             return f.read()
 
+    def check_log(self):
+        text = self.log()
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+                    "offset was not in flight"):
+            assert bad not in text, f"{bad} in the worker log:\n{text[-3000:]}"
+
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)

@@ -28,6 +28,8 @@ pw_paypal_create(pw_ctx_t *c, const bson_t *payment, pw_resp_t *resp)
     int64_t     amount;
     pw_call_e   rc;
 
+    memset(resp, 0, sizeof(pw_resp_t));
+
     pw_oid_hex(payment, "_id", pid);
     pw_oid_hex(payment, "request_id", rid);
 
@@ -68,6 +70,8 @@ pw_paypal_capture(pw_ctx_t *c, const char *pid, const char *order,
     json_t    *body;
     pw_call_e  rc;
 
+    memset(resp, 0, sizeof(pw_resp_t));
+
     if (strspn(order, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
         != strlen(order) || strlen(order) > 64)
     {
@@ -93,6 +97,8 @@ pw_paypal_refund(pw_ctx_t *c, const char *pid, const char *capture,
     char       path[256], request_id[64];
     json_t    *body;
     pw_call_e  rc;
+
+    memset(resp, 0, sizeof(pw_resp_t));
 
     if (strspn(capture, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
         != strlen(capture) || strlen(capture) > 64)
@@ -169,9 +175,10 @@ pw_paypal_call(pw_ctx_t *c, const char *path, const char *request_id,
     pw_call_e    rc;
     const char  *headers[5];
 
+    memset(resp, 0, sizeof(pw_resp_t));
+
     text = json_dumps(body, JSON_COMPACT);
     if (text == NULL) {
-        memset(resp, 0, sizeof(pw_resp_t));
         snprintf(resp->error, sizeof(resp->error), "out of memory");
         return PW_CALL_TRANSIENT;
     }

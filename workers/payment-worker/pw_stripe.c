@@ -27,6 +27,8 @@ pw_stripe_create(pw_ctx_t *c, const bson_t *payment, const char *destination,
     size_t     i;
     pw_call_e  rc;
 
+    memset(resp, 0, sizeof(pw_resp_t));
+
     pw_oid_hex(payment, "_id", pid);
     pw_oid_hex(payment, "request_id", rid);
 
@@ -78,6 +80,8 @@ pw_stripe_step(pw_ctx_t *c, const char *pid, const char *pi,
 {
     char   path[256], form[256];
     char  *esc;
+
+    memset(resp, 0, sizeof(pw_resp_t));
 
     esc = pw_form_escape(pi);
     if (esc == NULL) {
