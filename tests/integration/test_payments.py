@@ -275,6 +275,10 @@ def test_stripe_hold_capture_webhook_succeeded(api, stack, stripe, worker):
         assert set(e) >= {"id", "type", "occurred_at", "actor", "data"}
         assert e["data"]["amount"] == 12000 and e["data"]["fee"] == 1200
 
+    m = worker.metrics()
+    assert 'feira_payments_total{method="stripe",status="succeeded"}' in m
+    assert 'feira_payments_amount_total{currency="BRL"}' in m
+
     # refunds: admin only, then refunded through Stripe's /v1/refunds
     from authutil import login_admin
     admin = login_admin(api)["access_token"]

@@ -27,6 +27,8 @@
 
 /* one name, one pointer: the metrics compare names by address */
 extern const char  pw_metric_calls[];
+extern const char  pw_metric_payments[];
+extern const char  pw_metric_amount[];
 
 
 /* the outcome of a provider call */

@@ -22,6 +22,8 @@ typedef struct {
 
 
 const char  pw_metric_calls[] = "feira_payment_provider_calls_total";
+const char  pw_metric_payments[] = "feira_payments_total";
+const char  pw_metric_amount[] = "feira_payments_amount_total";
 
 
 static size_t pw_http_write(char *ptr, size_t size, size_t n, void *data);

@@ -13,6 +13,7 @@
 
 #include "pw.h"
 #include "../common/fw_log.h"
+#include "../common/fw_metrics.h"
 
 
 static int pw_claim(pw_ctx_t *c, const char *key);
@@ -52,6 +53,7 @@ pw_transition(pw_ctx_t *c, const bson_t *payment, const char *to,
 {
     int          rc;
     char         pid[25], rid[25], payer[25], key[64], channel[64];
+    char         labels[96];
     char        *event;
     const char  *cur;
 
@@ -124,6 +126,24 @@ pw_transition(pw_ctx_t *c, const bson_t *payment, const char *to,
     }
 
     pw_claim_published(c, key);
+
+    if (pw_status_rank(to) >= 2) {
+        /* the business dashboard's counters (docs/metrics.md) */
+        snprintf(labels, sizeof(labels), "method=\"%s\",status=\"%s\"",
+                 pw_str(payment, "method") ? pw_str(payment, "method") : "",
+                 to);
+        fw_metrics_count(pw_metric_payments, "Payments that reached a "
+                         "final status", labels, 1);
+
+        if (strcmp(to, "succeeded") == 0) {
+            snprintf(labels, sizeof(labels), "currency=\"%s\"",
+                     pw_str(payment, "currency")
+                     ? pw_str(payment, "currency") : "");
+            fw_metrics_count(pw_metric_amount, "Amount of succeeded "
+                             "payments, in minor units",
+                             labels, (double) pw_int(payment, "amount"));
+        }
+    }
 
     fw_log_info("payment %s: %s -> %s", pid, cur ? cur : "pending", to);
 
