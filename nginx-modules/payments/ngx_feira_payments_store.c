@@ -29,6 +29,7 @@ ngx_feira_pay_create_job(void *data)
     bson_iter_t           it, price;
     ngx_uint_t            k;
     const char           *status, *currency, *method;
+    char                  cur3[4];
     const bson_t         *found;
     bson_error_t          error;
     mongoc_cursor_t      *cur;
@@ -121,6 +122,10 @@ ngx_feira_pay_create_job(void *data)
         job->detail = "the request has no price";
         goto done;
     }
+
+    /* the request's document goes with its cursor: the currency is kept */
+    ngx_memcpy(cur3, currency, 4);
+    currency = cur3;
 
     if (!bson_iter_init_find(&it, found, "provider_id")
         || !BSON_ITER_HOLDS_OID(&it))
