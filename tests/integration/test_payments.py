@@ -474,8 +474,9 @@ def test_paypal_token_refreshed_when_expired(api, stack, paypal, worker,
     # a worker of its own, with no token yet, in the group's place
     worker.terminate()
     paypal.expires_in = 2      # kept half of it: a new one after ~1 s
-    w = PaymentWorker(worker_env).start()
+    w = PaymentWorker(worker_env)
     try:
+        w.start()
         before = len(paypal.tokens)
         p = parties(api, stack)
         pid = pay(api, p, method="paypal").json()["id"]
@@ -500,17 +501,19 @@ def test_worker_killed_between_call_and_store(api, stack, stripe, worker,
     env = dict(worker_env)
     env["FEIRA_PAYMENT_TEST_PAUSE_MS"] = "20000"
     slow = PaymentWorker(env).start()
-    p = parties(api, stack)
-    pid = pay(api, p).json()["id"]
-    wait_for(lambda: f"payment intent created for payment {pid}" in slow.log(),
-             timeout=30, what="the Stripe call")
-    slow.kill()                       # the intent exists; nothing stored
-    assert status_of(api, pid, p["ctok"])["status"] == "pending"
-    assert len(stripe.forwarded_for(pid, "create")) == 1
-
-    again = PaymentWorker(worker_env).start()
+    again = None
     try:
-        body = wait_status(api, pid, p["ctok"], "requires_action", timeout=60)
+        p = parties(api, stack)
+        pid = pay(api, p).json()["id"]
+        wait_for(lambda: f"payment intent created for payment {pid}"
+                 in slow.log(), timeout=30, what="the Stripe call")
+        slow.kill()                   # the intent exists; nothing stored
+        assert status_of(api, pid, p["ctok"])["status"] == "pending"
+        assert len(stripe.forwarded_for(pid, "create")) == 1
+
+        again = PaymentWorker(worker_env).start()
+        body = wait_status(api, pid, p["ctok"], "requires_action",
+                           timeout=60)
         # the same key again: Stripe answered the first intent, no second
         creates = [c for c in stripe.calls if c[2] == f"{pid}:create"]
         assert len(creates) == 2
@@ -520,7 +523,11 @@ def test_worker_killed_between_call_and_store(api, stack, stripe, worker,
         evs = payment_events(stack, pid)
         assert [e["type"] for e in evs].count("payment.requires_action") == 1
     finally:
-        again.terminate()
+        if slow.proc.poll() is None:
+            slow.kill()
+        if again:
+            again.terminate()
+            again.check_log()
         worker.start()
 
 

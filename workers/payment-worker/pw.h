@@ -56,6 +56,8 @@ typedef struct {
     long                http_timeout_ms;
     long                test_pause_ms;   /* tests: between call and store */
     int                 refund_on_cancel;
+    long                claim_stale_ms;
+    char                event_key[192];  /* topic/partition/offset */
 
     const char         *stripe_base;
     char               *stripe_key;

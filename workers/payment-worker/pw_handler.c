@@ -54,8 +54,16 @@ pw_handle(void *ctx, fw_event_t **evs, size_t n)
     char         err[512];
     fw_result_e  rc;
 
+    pw_ctx_t    *c = ctx;
+
     for (i = 0; i < n; i++) {
         err[0] = '\0';
+
+        /* who claims status changes: the same message when redelivered */
+        snprintf(c->event_key, sizeof(c->event_key), "%s/%d/%lld",
+                 evs[i]->topic, (int) evs[i]->msg->partition,
+                 (long long) evs[i]->msg->offset);
+
         rc = pw_event(ctx, evs[i], err, sizeof(err));
         fw_event_done(evs[i], rc, err[0] ? err : NULL);
     }
@@ -686,8 +694,8 @@ pw_paypal_webhook(pw_ctx_t *c, json_t *data, char *err, size_t size)
     type = json_string_value(json_object_get(event, "event_type"));
     res = json_object_get(event, "resource");
 
-    if (id == NULL || type == NULL || !json_is_object(res)) {
-        snprintf(err, size, "a PayPal event without id, type or resource");
+    if (id == NULL || type == NULL) {
+        snprintf(err, size, "a PayPal event without id or type");
         return FW_FAIL;
     }
 
@@ -722,6 +730,11 @@ pw_paypal_webhook(pw_ctx_t *c, json_t *data, char *err, size_t size)
                  "Webhook events whose signature did not verify",
                  "provider=\"paypal\"");
         return FW_OK;
+    }
+
+    if (!json_is_object(res)) {
+        /* verified, but nothing of ours to apply */
+        return pw_webhook_record(c, key, type) == 0 ? FW_OK : FW_RETRY;
     }
 
     /* the payment: custom_id is ours (the order's unit, or the capture) */

@@ -81,6 +81,8 @@ main(int argc, char **argv)
     ctx.test_pause_ms = fw_conf_int("FEIRA_PAYMENT_TEST_PAUSE_MS", 0, 0,
                                     60000);
     ctx.refund_on_cancel = fw_conf_bool("FEIRA_PAYMENT_REFUND_ON_CANCEL", 1);
+    ctx.claim_stale_ms = fw_conf_int("FEIRA_PAYMENT_CLAIM_STALE_MS", 60000,
+                                     1000, 3600000);
     ctx.rt_history_len = fw_conf_int("FEIRA_RT_HISTORY_LEN", 100, 1, 100000);
     ctx.rt_history_ttl = fw_conf_int("FEIRA_RT_HISTORY_TTL", 86400, 1,
                                      30 * 86400);

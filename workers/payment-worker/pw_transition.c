@@ -4,8 +4,11 @@
  * target status is claimed once per payment by inserting
  * payment_transitions {_id: "<payment id>:<status>"} (a unique _id: atomic
  * even in FerretDB, whose updates are not), then the payment is updated and
- * the event published; the claim is marked published last, so that a crash
- * in between publishes again (same event id: consumers deduplicate).
+ * the event published; the claim is marked published last.  The claim names
+ * the Kafka message that made it: that message, redelivered after a crash,
+ * finishes the job (same event id); another message finds the claim and
+ * leaves it to its owner, unless it has been unpublished for
+ * FEIRA_PAYMENT_CLAIM_STALE_MS (its owner dead-lettered or lost).
  */
 
 #include <stdio.h>
@@ -158,7 +161,9 @@ pw_claim(pw_ctx_t *c, const char *key)
 {
     int                   ok, rc;
     bson_t               *doc, *filter, *opts;
+    int64_t               at;
     bson_iter_t           it;
+    const char           *by;
     const bson_t         *found;
     bson_error_t          error;
     mongoc_cursor_t      *cur;
@@ -167,6 +172,7 @@ pw_claim(pw_ctx_t *c, const char *key)
     coll = mongoc_database_get_collection(c->db, "payment_transitions");
 
     doc = BCON_NEW("_id", BCON_UTF8(key), "published", BCON_BOOL(false),
+                   "by", BCON_UTF8(c->event_key),
                    "at", BCON_DATE_TIME(fw_wall_ms()));
     ok = mongoc_collection_insert_one(coll, doc, NULL, NULL, &error);
     bson_destroy(doc);
@@ -189,8 +195,19 @@ pw_claim(pw_ctx_t *c, const char *key)
     rc = -1;
 
     if (mongoc_cursor_next(cur, &found)) {
-        rc = (bson_iter_init_find(&it, found, "published")
-              && BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it)) ? 0 : 1;
+        by = pw_str(found, "by");
+        at = bson_iter_init_find(&it, found, "at")
+             && BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it) : 0;
+
+        if (pw_bool(found, "published")) {
+            rc = 0;
+
+        } else if (by != NULL && strcmp(by, c->event_key) == 0) {
+            rc = 1;             /* ours, cut short: finish it */
+
+        } else {
+            rc = (fw_wall_ms() - at > c->claim_stale_ms) ? 1 : 0;
+        }
     }
 
     mongoc_cursor_destroy(cur);
