@@ -3,7 +3,7 @@
 # Debian packages, the Kafka broker jars (Maven), FerretDB (Go) and the
 # Python test tools.  Each step says what it does; a second run is quick.
 #
-# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|mailpit|python|bench|fuzz]
+# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|mailpit|stripe-mock|python|bench|fuzz]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -81,6 +81,24 @@ install_mailpit() {
     echo "$MAILPIT_VERSION" > "$FEIRA_BIN/.mailpit-version"
 }
 
+STRIPE_MOCK_VERSION=v0.203.0
+
+# stripe-mock: Stripe's own stand-in for its API, for the payment worker
+install_stripe_mock() {
+    if [ -x "$FEIRA_BIN/stripe-mock" ] \
+       && [ "$(cat "$FEIRA_BIN/.stripe-mock-version" 2>/dev/null)" = "$STRIPE_MOCK_VERSION" ]; then
+        say "stripe-mock: present"
+        return
+    fi
+    command -v go >/dev/null || die "Go is needed to build stripe-mock"
+    say "stripe-mock: building $STRIPE_MOCK_VERSION from the Go module proxy"
+    mkdir -p "$FEIRA_BIN"
+    GOBIN=$FEIRA_BIN GOFLAGS=-mod=mod go install \
+        "github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION" \
+        || die "stripe-mock did not build (go install github.com/stripe/stripe-mock@$STRIPE_MOCK_VERSION)"
+    echo "$STRIPE_MOCK_VERSION" > "$FEIRA_BIN/.stripe-mock-version"
+}
+
 install_python() {
     local req=$FEIRA_ROOT/tests/requirements.txt
     if [ -x "$FEIRA_VENV/bin/python" ] && [ "$FEIRA_VENV/.stamp" -nt "$req" ]; then
@@ -113,10 +131,11 @@ case $what in
     kafka)    install_kafka ;;
     ferretdb) install_ferretdb ;;
     mailpit)  install_mailpit ;;
+    stripe-mock) install_stripe_mock ;;
     python)   install_python ;;
     bench)    install_bench ;;
     fuzz)     install_fuzz ;;
     all)      install_packages; install_kafka; install_ferretdb; install_mailpit
-              install_python ;;
-    *)        die "usage: $0 [all|packages|kafka|ferretdb|mailpit|python|bench|fuzz]" ;;
+              install_stripe_mock; install_python ;;
+    *)        die "usage: $0 [all|packages|kafka|ferretdb|mailpit|stripe-mock|python|bench|fuzz]" ;;
 esac

@@ -28,7 +28,7 @@ mkdir -p "$FEIRA_NGINX_DIR/tmp" "$FEIRA_NGINX_DIR/logs" \
 # secrets are made once, never committed
 mkdir -p "$FEIRA_SECRETS_DIR"
 chmod 700 "$FEIRA_SECRETS_DIR"
-for f in jwt-secret admin-password; do
+for f in jwt-secret admin-password stripe-webhook-secret; do
     if [ ! -s "$FEIRA_SECRETS_DIR/$f" ]; then
         (umask 077; head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$FEIRA_SECRETS_DIR/$f")
     fi

@@ -4,7 +4,9 @@
 #
 # usage: scripts/stack.sh start|stop|status run|test [service...]
 # services, in start order: redis mongo kafka nginx (and, for run: mailpit
-# notify, the notification worker with a local mail server)
+# notify, the notification worker with a local mail server, stripe, Stripe's
+# stripe-mock, and payments, the payment worker against it); the test stack
+# starts stripe too (scripts/test-integration.sh)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -125,6 +127,36 @@ start_notify() {
     say "notification-worker: /healthz and /metrics on 127.0.0.1:$NOTIFY_PORT"
 }
 
+# Stripe's own API stand-in (github.com/stripe/stripe-mock), plain HTTP
+start_stripe() {
+    local d=$STACK_DIR/stripe-mock
+    mkdir -p "$d"
+    if pid_alive "$d/stripe-mock.pid"; then say "stripe-mock: already running"; return; fi
+    [ -x "$FEIRA_BIN/stripe-mock" ] || die "stripe-mock is missing: scripts/install-deps.sh stripe-mock"
+    setsid "$FEIRA_BIN/stripe-mock" -http-addr "127.0.0.1:$STRIPE_PORT" \
+        >>"$d/stripe-mock.log" 2>&1 < /dev/null &
+    echo $! > "$d/stripe-mock.pid"
+    wait_port 127.0.0.1 "$STRIPE_PORT" 30 || die "stripe-mock did not start, see $d/stripe-mock.log"
+    say "stripe-mock: http://127.0.0.1:$STRIPE_PORT"
+}
+
+# the payment worker of `make run`, against stripe-mock (PayPal: none)
+start_payments() {
+    local d=$STACK_DIR/payment-worker
+    mkdir -p "$d"
+    if pid_alive "$d/worker.pid"; then say "payment-worker: already running"; return; fi
+    FEIRA_KAFKA_BROKERS=$KAFKA_BROKERS FEIRA_MONGO_URI=$MONGO_URI \
+    FEIRA_REDIS=$REDIS_ADDR FEIRA_WORKER_LISTEN="127.0.0.1:$PAYMENT_PORT" \
+    FEIRA_STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT" \
+    FEIRA_STRIPE_SECRET_KEY=sk_test_123 \
+        setsid "$FEIRA_BUILD/workers/payment-worker" \
+        >>"$d/worker.log" 2>&1 < /dev/null &
+    echo $! > "$d/worker.pid"
+    wait_port 127.0.0.1 "$PAYMENT_PORT" 40 \
+        || die "the payment worker did not start, see $d/worker.log"
+    say "payment-worker: /healthz and /metrics on 127.0.0.1:$PAYMENT_PORT"
+}
+
 stop_one() {
     case $1 in
         redis) stop_pid redis "$STACK_DIR/redis/redis.pid" ;;
@@ -134,6 +166,9 @@ stop_one() {
         mailpit) stop_pid mailpit "$STACK_DIR/mailpit/mailpit.pid" ;;
         notify) stop_pid notification-worker \
                     "$STACK_DIR/notification-worker/worker.pid" ;;
+        stripe) stop_pid stripe-mock "$STACK_DIR/stripe-mock/stripe-mock.pid" ;;
+        payments) stop_pid payment-worker \
+                    "$STACK_DIR/payment-worker/worker.pid" ;;
         *)     die "unknown service '$1'" ;;
     esac
 }
@@ -146,6 +181,8 @@ pidfile_of() {
         nginx) echo "$STACK_DIR/nginx/nginx.pid" ;;
         mailpit) echo "$STACK_DIR/mailpit/mailpit.pid" ;;
         notify) echo "$STACK_DIR/notification-worker/worker.pid" ;;
+        stripe) echo "$STACK_DIR/stripe-mock/stripe-mock.pid" ;;
+        payments) echo "$STACK_DIR/payment-worker/worker.pid" ;;
     esac
 }
 
@@ -157,7 +194,7 @@ services=("$@")
 if [ ${#services[@]} -eq 0 ]; then
     services=("${ALL[@]}")
     # the whole marketplace also runs its workers (tests start their own)
-    [ "$STACK" != run ] || services+=(mailpit notify)
+    [ "$STACK" != run ] || services+=(mailpit notify stripe payments)
 fi
 
 case $cmd in

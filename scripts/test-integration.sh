@@ -6,13 +6,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 stack_env test
 
-stop_stack() { "$FEIRA_ROOT/scripts/stack.sh" stop test redis mongo kafka || true; }
+stop_stack() { "$FEIRA_ROOT/scripts/stack.sh" stop test redis mongo kafka stripe || true; }
 trap stop_stack EXIT
 
 # a previous run may have been killed: start from clean data
 stop_stack
 rm -rf "$STACK_DIR"
-"$FEIRA_ROOT/scripts/stack.sh" start test redis mongo kafka
+"$FEIRA_ROOT/scripts/stack.sh" start test redis mongo kafka stripe
 
 cd "$FEIRA_ROOT"
 "$FEIRA_VENV/bin/python" -m pytest tests/integration "$@"

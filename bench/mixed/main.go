@@ -211,7 +211,7 @@ func main() {
 		MaxIdleConns: len(pairs) * 2, IdleConnTimeout: time.Minute}
 	s := &sim{base: *base, rec: &recorder{stats: map[string]*stat{}},
 		client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
-		stop: time.Now().Add(time.Duration(*seconds) * time.Second)}
+		stop:   time.Now().Add(time.Duration(*seconds) * time.Second)}
 
 	var done, failed int64
 	var wg sync.WaitGroup
@@ -222,6 +222,13 @@ func main() {
 			defer wg.Done()
 			// the pairs start spread over a second
 			time.Sleep(time.Duration(i) * time.Second / time.Duration(len(pairs)))
+			// a sign of life first: matching takes providers seen lately
+			s.call("PUT /v1/providers/me/location", "PUT",
+				"/v1/providers/me/location", p.Provider,
+				map[string]float64{"lat": p.Lat, "lng": p.Lng}, 204)
+			s.call("PUT /v1/providers/me/status", "PUT",
+				"/v1/providers/me/status", p.Provider,
+				map[string]bool{"online": true}, 200)
 			for n := 0; time.Now().Before(s.stop); n++ {
 				if s.lifecycle(p, i*100000+n) {
 					atomic.AddInt64(&done, 1)
