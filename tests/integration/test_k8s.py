@@ -312,7 +312,12 @@ def worker_settings(name):
     for path in (glob.glob(os.path.join(ROOT, "workers", name, "*.c"))
                  + glob.glob(os.path.join(ROOT, "workers", "common", "*.c"))):
         with open(path) as f:
-            names |= set(re.findall(r'fw_conf_\w+\("(FEIRA_\w+)"', f.read()))
+            text = f.read()
+        # fw_conf_str("FEIRA_X", ...), and the payment worker's secrets
+        # (pw_secret("FEIRA_X"): the variable or FEIRA_X_FILE)
+        names |= set(re.findall(r'fw_conf_\w+\("(FEIRA_\w+)"', text))
+        for name in re.findall(r'\w+_secret\("(FEIRA_\w+)"', text):
+            names |= {name, name + "_FILE"}
     return names
 
 
