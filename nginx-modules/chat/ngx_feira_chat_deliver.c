@@ -165,8 +165,9 @@ ngx_feira_chat_message_out(ngx_feira_chat_op_t *op)
                       "live: Redis is down", id);
     }
 
-    rc = ngx_feira_kafka_produce(NGX_FEIRA_CHAT_TOPIC, op->request_id, 24,
-                                 payload, ngx_strlen(payload), NULL, NULL);
+    rc = ngx_feira_kafka_produce((char *) ngx_feira_chat_conf()->topic.data,
+                                 op->request_id, 24, payload,
+                                 ngx_strlen(payload), NULL, NULL);
 
     if (rc != NGX_OK) {
         level = (rc == NGX_DECLINED) ? NGX_LOG_INFO : NGX_LOG_ERR;

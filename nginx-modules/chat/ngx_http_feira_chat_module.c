@@ -33,6 +33,13 @@ static ngx_command_t  ngx_http_feira_chat_commands[] = {
       0,
       NULL },
 
+    { ngx_string("feira_chat_topic"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_feira_chat_main_conf_t, topic),
+      NULL },
+
     { ngx_string("feira_chat_text_max"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -102,6 +109,7 @@ ngx_http_feira_chat_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
+     *     cmcf->topic = { 0, NULL };
      *     cmcf->used = 0;
      */
 
@@ -118,7 +126,40 @@ ngx_http_feira_chat_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_feira_chat_main_conf_t  *cmcf = conf;
 
+    u_char                      *p;
+    ngx_uint_t                   i;
     ngx_http_feira_main_conf_t  *fmcf;
+
+    if (cmcf->topic.data == NULL) {
+        ngx_str_set(&cmcf->topic, NGX_FEIRA_CHAT_TOPIC);
+    }
+
+    /* Kafka's rule for topic names */
+    for (i = 0; i < cmcf->topic.len; i++) {
+        if (!isalnum(cmcf->topic.data[i]) && cmcf->topic.data[i] != '.'
+            && cmcf->topic.data[i] != '_' && cmcf->topic.data[i] != '-')
+        {
+            break;
+        }
+    }
+
+    if (cmcf->topic.len == 0 || cmcf->topic.len > 249
+        || i != cmcf->topic.len)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"feira_chat_topic\" must be 1 to 249 of "
+                           "A-Z a-z 0-9 . _ -");
+        return NGX_CONF_ERROR;
+    }
+
+    /* produced with a C string */
+    p = ngx_pnalloc(cf->pool, cmcf->topic.len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(p, cmcf->topic.data, cmcf->topic.len + 1);
+    cmcf->topic.data = p;
 
     ngx_conf_init_size_value(cmcf->text_max, NGX_FEIRA_CHAT_TEXT_MAX);
     ngx_conf_init_msec_value(cmcf->typing_interval,

@@ -10,13 +10,14 @@
 #include "ngx_feira_chat_input.h"
 
 
-#define NGX_FEIRA_CHAT_TOPIC         "feira.chat"
+#define NGX_FEIRA_CHAT_TOPIC         "feira.chat"   /* the default */
 #define NGX_FEIRA_CHAT_MESSAGES      "messages"
 #define NGX_FEIRA_CHAT_READS         "chat_reads"
 #define NGX_FEIRA_CHAT_TYPING_PREFIX "feira:rl:typing:"
 
 
 typedef struct {
+    ngx_str_t                    topic;       /* NUL-terminated */
     size_t                       text_max;
     ngx_msec_t                   typing_interval;
     ngx_msec_t                   online_window;
