@@ -376,3 +376,34 @@ def test_chat_message_event_on_kafka(n, pair):
         assert d["recipient_online"] is False
     finally:
         topic.close()
+
+
+@pytest.mark.parametrize("line, message", [
+    ("feira_chat_text_max 0;", "\"feira_chat_text_max\" must be from 1"),
+    ("feira_chat_text_max 10001;", "\"feira_chat_text_max\" must be from 1"),
+    ("feira_chat_typing_interval 10ms;",
+     "\"feira_chat_typing_interval\" must be"),
+    ("feira_chat_online_window 0;", "\"feira_chat_online_window\" must be"),
+    ("feira_chat_topic \"bad topic\";", "\"feira_chat_topic\" must be"),
+])
+def test_bad_chat_directives_fail_nginx_t(line, message):
+    ng = Nginx()
+    try:
+        ng.add_conf("chat.conf", line + "\n")
+        r = ng.test_config()
+        assert r.returncode != 0
+        assert message in r.stderr, r.stderr
+    finally:
+        ng.cleanup()
+
+
+def test_the_text_bound_is_configuration(nginx_factory):
+    ng = nginx_factory(conf="feira_chat_text_max 5;\n")
+    wait_for(lambda: ng.get("/readyz").status == 200, timeout=60,
+             what="/readyz 200")
+    cid, ctok = user(ng, "client")
+    pid, _ = user(ng, "provider")
+    rid = new_request(cid, provider_id=pid, status="accepted")
+    assert send(ng, rid, ctok, "ééééé").status == 201
+    r = send(ng, rid, ctok, "ééééée")
+    assert r.status == 400 and r.json()["errors"][0]["field"] == "text"
