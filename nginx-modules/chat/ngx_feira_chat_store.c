@@ -52,10 +52,15 @@ static void ngx_feira_chat_fail(ngx_feira_chat_op_t *op, ngx_uint_t status,
 static mongoc_collection_t *ngx_feira_chat_collection(
     mongoc_client_t *client, const char *name);
 static int64_t ngx_feira_chat_now(void);
+static void ngx_feira_chat_oid(bson_oid_t *oid, int64_t ms);
 
 
 /* set once this worker has created the indexes (idempotent anyway) */
 static volatile int  ngx_feira_chat_indexed;
+
+/* message ids: see ngx_feira_chat_oid() */
+static uint32_t      ngx_feira_chat_oid_counter;
+static uint8_t       ngx_feira_chat_oid_process[3];
 
 
 void
@@ -400,7 +405,6 @@ ngx_feira_chat_send(mongoc_client_t *client, ngx_feira_chat_op_t *op)
     mongoc_cursor_t      *cursor;
     mongoc_collection_t  *messages;
 
-    bson_oid_init(&oid, NULL);
     bson_oid_init_from_string(&rid, op->request_id);
     bson_oid_init_from_string(&cid, op->client_id);
     bson_oid_init_from_string(&pid, op->provider_id);
@@ -408,6 +412,7 @@ ngx_feira_chat_send(mongoc_client_t *client, ngx_feira_chat_op_t *op)
     bson_oid_init_from_string(&to, op->peer_id);
 
     now = ngx_feira_chat_now();
+    ngx_feira_chat_oid(&oid, now);
 
     doc = BCON_NEW("_id", BCON_OID(&oid),
                    "request_id", BCON_OID(&rid),
@@ -571,8 +576,11 @@ ngx_feira_chat_history(mongoc_client_t *client, ngx_feira_chat_op_t *op)
         return;
     }
 
-    unread = ngx_feira_chat_unread(client, op->request_id, op->provider_id,
-                                   op->user, NULL);
+    /* on the first page only: each count is a scan under FerretDB */
+    unread = op->before[0] ? -1
+                           : ngx_feira_chat_unread(client, op->request_id,
+                                                   op->provider_id, op->user,
+                                                   NULL);
 
     op->result = json_pack("{s:o, s:o, s:s, s:s, s:s, s:o}",
                            "items", items,
@@ -1013,4 +1021,50 @@ ngx_feira_chat_now(void)
     gettimeofday(&tv, NULL);
 
     return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+
+/*
+ * A message id that orders messages by time across processes: a standard
+ * ObjectId orders the ids of one second by the random value of the
+ * process that made them, which would put a later message of one nginx
+ * worker before an earlier one of another.  Here: 4 bytes of seconds (as
+ * an ObjectId's), 2 of milliseconds, 3 of a per-process counter (order
+ * within a millisecond), 3 random per process (unique across processes).
+ */
+
+static void
+ngx_feira_chat_oid(bson_oid_t *oid, int64_t ms)
+{
+    uint32_t  secs, n;
+    uint16_t  milli;
+
+    secs = (uint32_t) (ms / 1000);
+    milli = (uint16_t) (ms % 1000);
+    n = __atomic_fetch_add(&ngx_feira_chat_oid_counter, 1, __ATOMIC_RELAXED);
+
+    oid->bytes[0] = (uint8_t) (secs >> 24);
+    oid->bytes[1] = (uint8_t) (secs >> 16);
+    oid->bytes[2] = (uint8_t) (secs >> 8);
+    oid->bytes[3] = (uint8_t) secs;
+    oid->bytes[4] = (uint8_t) (milli >> 8);
+    oid->bytes[5] = (uint8_t) milli;
+    oid->bytes[6] = (uint8_t) (n >> 16);
+    oid->bytes[7] = (uint8_t) (n >> 8);
+    oid->bytes[8] = (uint8_t) n;
+    ngx_memcpy(&oid->bytes[9], ngx_feira_chat_oid_process, 3);
+}
+
+
+/* in init_process, before any job: bytes 4..8 of an ObjectId are random */
+
+void
+ngx_feira_chat_oid_init(void)
+{
+    bson_oid_t  seed;
+
+    bson_oid_init(&seed, NULL);
+    ngx_memcpy(ngx_feira_chat_oid_process, &seed.bytes[4], 3);
+    ngx_feira_chat_oid_counter = (uint32_t) seed.bytes[7] << 8
+                                 | seed.bytes[8];
 }

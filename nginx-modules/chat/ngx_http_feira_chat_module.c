@@ -275,6 +275,8 @@ ngx_http_feira_chat_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_feira_chat_oid_init();
+
     if (ngx_feira_wsmsg_register("chat", ngx_feira_chat_ws_message)
             != NGX_OK
         || ngx_feira_wsmsg_register("typing", ngx_feira_chat_ws_message)

@@ -87,6 +87,7 @@ extern ngx_module_t  ngx_http_feira_chat_module;
 
 /* ngx_feira_chat_store.c: the MongoDB jobs, in the thread pool */
 void ngx_feira_chat_job(void *data);
+void ngx_feira_chat_oid_init(void);
 
 /* ngx_feira_chat_deliver.c: live delivery, Kafka, typing limit */
 void ngx_feira_chat_deliver(ngx_feira_chat_op_t *op);

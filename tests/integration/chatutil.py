@@ -20,6 +20,19 @@ def db():
     return pymongo.MongoClient(stack_env()["MONGO_URI"]).get_database()
 
 
+# the requests of the running test, whose messages are removed after it:
+# under FerretDB every query scans the whole collection
+CREATED = []
+
+
+def forget_messages():
+    """Removes the messages of the requests made since the last call."""
+    if CREATED:
+        db().messages.delete_many(
+            {"request_id": {"$in": [ObjectId(r) for r in CREATED]}})
+        CREATED.clear()
+
+
 def new_request(client_id, provider_id=None, offered_to=(), status="open"):
     """A request document of the `requests` contract
     (../briefs/requests-schema.md), stored directly in MongoDB until the
@@ -38,7 +51,9 @@ def new_request(client_id, provider_id=None, offered_to=(), status="open"):
         doc["price"] = {"amount": 10000, "currency": "BRL"}
         doc["pricing"] = "fixed"
         doc["accepted_at"] = now
-    return str(db().requests.insert_one(doc).inserted_id)
+    rid = str(db().requests.insert_one(doc).inserted_id)
+    CREATED.append(rid)
+    return rid
 
 
 def user(n, role="client"):

@@ -5,13 +5,19 @@ notification, retries included; a connected recipient is not notified."""
 import pytest
 from bson import ObjectId
 
-from chatutil import new_request, send, user
+from chatutil import forget_messages, new_request, send, user
 from feira import wait_for
 from rtutil import redis_client
 from test_notification_worker import (  # noqa: F401 (fixtures)
     fcm, fcm_module, mailpit, mailpit_strict, settle, sms, stack, topics,
     worker_factory)
 from wsclient import WS
+
+
+@pytest.fixture(autouse=True)
+def _forget_messages():
+    yield
+    forget_messages()
 
 
 @pytest.fixture

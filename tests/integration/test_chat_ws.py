@@ -9,9 +9,16 @@ import time
 import pytest
 from bson import ObjectId
 
-from chatutil import ChatTopic, cmid, new_request, send, stored, user
+from chatutil import (ChatTopic, cmid, forget_messages, new_request, send,
+                      stored, user)
 from feira import Nginx, wait_for
 from wsclient import WS
+
+
+@pytest.fixture(autouse=True)
+def _forget_messages():
+    yield
+    forget_messages()
 
 
 def start():
@@ -257,3 +264,31 @@ def test_a_socket_closed_mid_send_leaves_the_message_stored(two):
     wait_for(lambda: len(stored(rid)) == 10, timeout=10,
              what="10 messages stored")
     assert a.get("/healthz").status == 200
+
+
+def test_realtime_without_chat_says_unknown_type():
+    """feira_chat not configured: its types are not served, the rest is."""
+    n = Nginx()
+    with open(n.conf) as f:
+        conf = f.read()
+    conf = conf.replace("feira_chat;", "return 404;")
+    assert "feira_chat;" not in conf
+    with open(n.conf, "w") as f:
+        f.write(conf)
+    n.start()
+    try:
+        wait_for(lambda: n.get("/readyz").status == 200, timeout=60,
+                 what="/readyz 200")
+        uid, tok = user(n, "client")
+        ws = connect(n, tok, f"user:{uid}")
+        ws.send_json({"type": "chat", "request_id": str(ObjectId()),
+                      "text": "x", "client_msg_id": "1"})
+        err = reply(ws, "error")
+        assert err["code"] == "unknown_type"
+        ws.send_json({"type": "unsubscribe", "channel": f"user:{uid}"})
+        assert reply(ws, "unsubscribed")["channel"] == f"user:{uid}"
+        ws.close()
+    finally:
+        n.stop()
+        n.check_log()
+        n.cleanup()
