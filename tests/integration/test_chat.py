@@ -83,6 +83,17 @@ def test_send_is_stored_and_answered_as_stored(n, pair):
         assert h["next_cursor"] is None
 
 
+def test_history_keeps_the_order_of_sends_across_workers(n, pair):
+    rid, (cid, ctok), (pid, ptok) = pair
+    # two nginx workers: consecutive sends are made by either of them
+    ids = [send(n, rid, ctok if i % 3 else ptok, f"o{i}").json()["id"]
+           for i in range(30)]
+    h = history(n, rid, ctok, limit=100)
+    assert [m["id"] for m in h["items"]] == ids[::-1]
+    assert [m["text"] for m in h["items"]] == [f"o{i}" for i in
+                                                range(29, -1, -1)]
+
+
 def test_retry_returns_the_same_message(n, pair):
     rid, (cid, ctok), _ = pair
 
