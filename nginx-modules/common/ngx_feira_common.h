@@ -231,6 +231,7 @@ ngx_int_t ngx_feira_kafka_ping(char *err, size_t len, int timeout_ms);
 
 #define NGX_FEIRA_PRESENCE_GEO_PREFIX   "feira:geo:"
 #define NGX_FEIRA_PRESENCE_SEEN         "feira:seen"
+#define NGX_FEIRA_PRESENCE_ONLINE       "feira:online"
 #define NGX_FEIRA_PRESENCE_CATEGORY_MAX 64
 
 /* rc is NGX_OK with the event's sequence number, or NGX_ERROR */
@@ -265,8 +266,64 @@ ngx_int_t ngx_feira_presence_update(ngx_str_t *provider,
     ngx_feira_presence_pt handler, void *data);
 /* the providers are seen now (connected); fire and forget */
 ngx_int_t ngx_feira_presence_seen(ngx_str_t *providers, ngx_uint_t n);
+/* users (any role) with an open WebSocket: feira:online; fire and forget */
+ngx_int_t ngx_feira_presence_online(ngx_str_t *users, ngx_uint_t n);
+ngx_int_t ngx_feira_presence_offline(ngx_str_t *user);
 
 int64_t ngx_feira_now_ms(void);
+
+/*
+ * WebSocket message types of other modules: ngx_feira_wsmsg.c.
+ * feira_realtime owns the connection (a peer) and dispatches a client
+ * message whose type it does not serve to the handler registered for it
+ * in this worker (init_process; unregister in exit_process).  A handler
+ * answers with ngx_feira_wsmsg_send() or _error(); work that outlives the
+ * call is an op linked to the peer: when the connection closes first,
+ * op->peer becomes NULL and the op finishes without answering.
+ */
+
+#define NGX_FEIRA_WSMSG_INFLIGHT        16
+
+typedef struct ngx_feira_wsmsg_peer_s  ngx_feira_wsmsg_peer_t;
+
+/* takes the reference to json (which may be NULL: out of memory) */
+typedef void (*ngx_feira_wsmsg_send_pt)(ngx_feira_wsmsg_peer_t *peer,
+    json_t *json);
+/* msg is valid during the call only */
+typedef void (*ngx_feira_wsmsg_pt)(ngx_feira_wsmsg_peer_t *peer,
+    const char *type, json_t *msg);
+
+struct ngx_feira_wsmsg_peer_s {
+    ngx_feira_identity_t      *identity;
+    ngx_log_t                 *log;
+    ngx_feira_wsmsg_send_pt    send;
+    void                      *data;        /* the owner's connection */
+    ngx_queue_t                ops;
+    ngx_uint_t                 nops;
+};
+
+typedef struct {
+    ngx_queue_t                queue;
+    ngx_feira_wsmsg_peer_t    *peer;        /* NULL: the connection is gone */
+} ngx_feira_wsmsg_op_t;
+
+ngx_int_t ngx_feira_wsmsg_register(const char *type,
+    ngx_feira_wsmsg_pt handler);
+void ngx_feira_wsmsg_unregister(ngx_feira_wsmsg_pt handler);
+void ngx_feira_wsmsg_peer_init(ngx_feira_wsmsg_peer_t *peer,
+    ngx_feira_identity_t *identity, ngx_log_t *log,
+    ngx_feira_wsmsg_send_pt send, void *data);
+/* NGX_DECLINED: no module serves this type */
+ngx_int_t ngx_feira_wsmsg_dispatch(ngx_feira_wsmsg_peer_t *peer,
+    const char *type, json_t *msg);
+void ngx_feira_wsmsg_send(ngx_feira_wsmsg_peer_t *peer, json_t *json);
+void ngx_feira_wsmsg_error(ngx_feira_wsmsg_peer_t *peer, const char *code,
+    const char *detail);
+void ngx_feira_wsmsg_op_start(ngx_feira_wsmsg_peer_t *peer,
+    ngx_feira_wsmsg_op_t *op);
+void ngx_feira_wsmsg_op_done(ngx_feira_wsmsg_op_t *op);
+void ngx_feira_wsmsg_peer_gone(ngx_feira_wsmsg_peer_t *peer);
+
 
 
 #endif /* _NGX_FEIRA_COMMON_H_INCLUDED_ */

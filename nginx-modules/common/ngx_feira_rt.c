@@ -64,6 +64,8 @@ static void ngx_feira_rt_publish_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_feira_rt_replay_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
+static ngx_int_t ngx_feira_presence_zadd(const char *key, ngx_str_t *ids,
+    ngx_uint_t n);
 static void ngx_feira_presence_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static u_char *ngx_feira_rt_key(u_char *buf, size_t size, const char *prefix,
@@ -472,6 +474,44 @@ ngx_feira_presence_update(ngx_str_t *provider, ngx_str_t *categories,
 ngx_int_t
 ngx_feira_presence_seen(ngx_str_t *providers, ngx_uint_t n)
 {
+    return ngx_feira_presence_zadd(NGX_FEIRA_PRESENCE_SEEN, providers, n);
+}
+
+
+/*
+ * feira:online: every user with an open WebSocket, refreshed as feira:seen
+ * is; read by feira_chat (recipient_online) with ZSCORE.
+ */
+
+ngx_int_t
+ngx_feira_presence_online(ngx_str_t *users, ngx_uint_t n)
+{
+    return ngx_feira_presence_zadd(NGX_FEIRA_PRESENCE_ONLINE, users, n);
+}
+
+
+/* the user's last connection of this worker closed */
+
+ngx_int_t
+ngx_feira_presence_offline(ngx_str_t *user)
+{
+    ngx_feira_redis_t  *main;
+
+    main = ngx_feira_redis_main();
+
+    if (!ngx_feira_redis_is_up(main)) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_feira_redis_command(main, NULL, NULL, "ZREM %s %b",
+                                   NGX_FEIRA_PRESENCE_ONLINE,
+                                   user->data, user->len);
+}
+
+
+static ngx_int_t
+ngx_feira_presence_zadd(const char *key, ngx_str_t *ids, ngx_uint_t n)
+{
     int                 argc;
     size_t             *argvlen;
     int64_t             now;
@@ -504,16 +544,16 @@ ngx_feira_presence_seen(ngx_str_t *providers, ngx_uint_t n)
 
     argv[0] = "ZADD";
     argvlen[0] = 4;
-    argv[1] = NGX_FEIRA_PRESENCE_SEEN;
-    argvlen[1] = sizeof(NGX_FEIRA_PRESENCE_SEEN) - 1;
+    argv[1] = key;
+    argvlen[1] = ngx_strlen(key);
     argc = 2;
 
     for (i = 0; i < n; i++) {
         argv[argc] = (char *) score;
         argvlen[argc] = ngx_sprintf(score, "%L", now) - score;
         argc++;
-        argv[argc] = (char *) providers[i].data;
-        argvlen[argc] = providers[i].len;
+        argv[argc] = (char *) ids[i].data;
+        argvlen[argc] = ids[i].len;
         argc++;
     }
 

@@ -401,15 +401,19 @@ ngx_feira_rt_sweep(ngx_event_t *ev)
 }
 
 
-/* connected providers stay "seen" in the presence set, in batches */
+/*
+ * Connected providers stay "seen" in the presence set (matching), and
+ * every connected user in feira:online (chat), in batches.
+ */
 
 static void
 ngx_feira_rt_presence(ngx_event_t *ev)
 {
-    ngx_uint_t       n;
+    ngx_uint_t       n, m;
     ngx_queue_t     *q, *list;
     ngx_feira_ws_t  *ws;
     ngx_str_t        ids[NGX_FEIRA_RT_SEEN_BATCH];
+    ngx_str_t        users[NGX_FEIRA_RT_SEEN_BATCH];
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -417,6 +421,7 @@ ngx_feira_rt_presence(ngx_event_t *ev)
 
     list = ngx_feira_rt_ws_all();
     n = 0;
+    m = 0;
 
     for (q = ngx_queue_head(list);
          q != ngx_queue_sentinel(list);
@@ -424,7 +429,18 @@ ngx_feira_rt_presence(ngx_event_t *ev)
     {
         ws = ngx_queue_data(q, ngx_feira_ws_t, queue);
 
-        if (!ws->provider || ws->close_sent || ws->aborted) {
+        if (ws->close_sent || ws->aborted) {
+            continue;
+        }
+
+        users[m++] = ws->identity.id;
+
+        if (m == NGX_FEIRA_RT_SEEN_BATCH) {
+            (void) ngx_feira_presence_online(users, m);
+            m = 0;
+        }
+
+        if (!ws->provider) {
             continue;
         }
 
@@ -437,6 +453,7 @@ ngx_feira_rt_presence(ngx_event_t *ev)
     }
 
     (void) ngx_feira_presence_seen(ids, n);
+    (void) ngx_feira_presence_online(users, m);
 
     ngx_add_timer(ev, ngx_feira_rt_rmcf->presence_interval);
 }

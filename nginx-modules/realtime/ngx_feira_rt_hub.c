@@ -52,7 +52,10 @@ static ngx_int_t ngx_feira_rt_hub_deliver(ngx_feira_rt_sub_t *sub,
     int64_t seq, ngx_str_t *event, ngx_feira_ws_msg_t **msg);
 static ngx_feira_ws_msg_t *ngx_feira_rt_hub_frame(ngx_str_t *channel,
     int64_t seq, ngx_str_t *event);
-static ngx_uint_t ngx_feira_rt_hub_event_kind(ngx_str_t *event);
+static ngx_uint_t ngx_feira_rt_hub_event_kind(ngx_str_t *event,
+    u_char *pair);
+static ngx_uint_t ngx_feira_rt_hub_hidden(ngx_feira_rt_sub_t *sub,
+    ngx_uint_t kind, u_char *pair);
 static void ngx_feira_rt_hub_retry(ngx_event_t *ev);
 static void ngx_feira_rt_hub_heartbeat(ngx_event_t *ev);
 static ngx_feira_rt_chan_t *ngx_feira_rt_hub_find(ngx_str_t *name,
@@ -65,6 +68,7 @@ static void ngx_feira_rt_hub_insert(ngx_rbtree_node_t *temp,
 #define NGX_FEIRA_RT_EVENT_OTHER     0
 #define NGX_FEIRA_RT_EVENT_LOCATION  1
 #define NGX_FEIRA_RT_EVENT_REQUEST   2
+#define NGX_FEIRA_RT_EVENT_CHAT      3    /* of one (client, provider) pair */
 
 
 /* per-worker state: set up in init_process, torn down in exit_process */
@@ -536,11 +540,12 @@ ngx_feira_rt_hub_fanout(ngx_feira_rt_chan_t *chan, int64_t seq,
     ngx_queue_t         *q;
     ngx_feira_ws_msg_t  *msg;
     ngx_feira_rt_sub_t  *sub;
+    u_char               pair[24];
 
     msg = NULL;
 
     /* only offered providers see less: read the type for them alone */
-    kind = chan->noffered ? ngx_feira_rt_hub_event_kind(event)
+    kind = chan->noffered ? ngx_feira_rt_hub_event_kind(event, pair)
                           : NGX_FEIRA_RT_EVENT_OTHER;
 
     for (q = ngx_queue_head(&chan->subs);
@@ -584,7 +589,7 @@ ngx_feira_rt_hub_fanout(ngx_feira_rt_chan_t *chan, int64_t seq,
         if (sub->kind == NGX_FEIRA_RT_KIND_OFFERED) {
             sub->last = seq;
 
-            if (kind == NGX_FEIRA_RT_EVENT_LOCATION) {
+            if (ngx_feira_rt_hub_hidden(sub, kind, pair)) {
                 continue;
             }
 
@@ -660,7 +665,7 @@ ngx_feira_rt_hub_replayed(void *data, ngx_int_t rc, int64_t current,
     ngx_feira_ws_msg_t  *msg;
     ngx_feira_rt_sub_t  *sub;
     json_t              *json;
-    u_char               detail[96];
+    u_char               detail[96], pair[24];
 
     sub = op->sub;
     ngx_free(op);
@@ -720,8 +725,8 @@ ngx_feira_rt_hub_replayed(void *data, ngx_int_t rc, int64_t current,
             }
 
             if (sub->kind == NGX_FEIRA_RT_KIND_OFFERED
-                && ngx_feira_rt_hub_event_kind(&event)
-                   == NGX_FEIRA_RT_EVENT_LOCATION)
+                && ngx_feira_rt_hub_hidden(sub,
+                       ngx_feira_rt_hub_event_kind(&event, pair), pair))
             {
                 sub->last = seq;
                 continue;
@@ -815,10 +820,15 @@ ngx_feira_rt_hub_frame(ngx_str_t *channel, int64_t seq, ngx_str_t *event)
 }
 
 
+/*
+ * The kind of an event; for chat.* events of feira_chat the pair's
+ * provider (data.provider_id, 24 hex) is copied to pair.
+ */
+
 static ngx_uint_t
-ngx_feira_rt_hub_event_kind(ngx_str_t *event)
+ngx_feira_rt_hub_event_kind(ngx_str_t *event, u_char *pair)
 {
-    json_t      *json;
+    json_t      *json, *provider;
     ngx_uint_t   kind;
     const char  *type;
 
@@ -834,6 +844,19 @@ ngx_feira_rt_hub_event_kind(ngx_str_t *event)
     } else if (ngx_strncmp(type, "request.", 8) == 0) {
         kind = NGX_FEIRA_RT_EVENT_REQUEST;
 
+    } else if (ngx_strncmp(type, "chat.", 5) == 0) {
+        kind = NGX_FEIRA_RT_EVENT_CHAT;
+        provider = json_object_get(json_object_get(json, "data"),
+                                   "provider_id");
+
+        /* no pair named: no offered provider sees it */
+        if (json_is_string(provider) && json_string_length(provider) == 24) {
+            ngx_memcpy(pair, json_string_value(provider), 24);
+
+        } else {
+            ngx_memzero(pair, 24);
+        }
+
     } else {
         kind = NGX_FEIRA_RT_EVENT_OTHER;
     }
@@ -841,6 +864,31 @@ ngx_feira_rt_hub_event_kind(ngx_str_t *event)
     json_decref(json);
 
     return kind;
+}
+
+
+/*
+ * What an offered provider does not see: the provider's location, and the
+ * conversations of the client with the other providers.
+ */
+
+static ngx_uint_t
+ngx_feira_rt_hub_hidden(ngx_feira_rt_sub_t *sub, ngx_uint_t kind,
+    u_char *pair)
+{
+    ngx_str_t  *id;
+
+    if (kind == NGX_FEIRA_RT_EVENT_LOCATION) {
+        return 1;
+    }
+
+    if (kind != NGX_FEIRA_RT_EVENT_CHAT) {
+        return 0;
+    }
+
+    id = &sub->ws->identity.id;
+
+    return id->len != 24 || ngx_strncasecmp(id->data, pair, 24) != 0;
 }
 
 

@@ -1,6 +1,7 @@
 /*
  * What a WebSocket client sends: JSON text messages, checked field by
- * field.  subscribe, unsubscribe and location are served here; a bad
+ * field.  subscribe, unsubscribe and location are served here, other
+ * types by the module that registered them (ngx_feira_wsmsg.c); a bad
  * message gets an error frame and the connection stays open.
  */
 
@@ -51,16 +52,11 @@ ngx_feira_rt_client_message(ngx_feira_ws_t *ws, u_char *data, size_t len)
     } else if (ngx_strcmp(t, "location") == 0) {
         ngx_feira_rt_location(ws, msg);
 
-    } else if (ngx_strcmp(t, "chat") == 0 || ngx_strcmp(t, "typing") == 0
-               || ngx_strcmp(t, "read") == 0)
-    {
-        ngx_feira_rt_ws_error(ws, "not_supported",
-                              "chat is not served over the WebSocket yet: "
-                              "POST /v1/requests/{id}/messages", NULL);
-
-    } else {
+    } else if (ngx_feira_wsmsg_dispatch(&ws->peer, t, msg) == NGX_DECLINED) {
+        /* chat, typing and read are feira_chat's, when it is loaded */
         ngx_feira_rt_ws_error(ws, "unknown_type",
-                              "type is subscribe, unsubscribe or location",
+                              "type is subscribe, unsubscribe, location, "
+                              "or (with feira_chat) chat, typing, read",
                               NULL);
     }
 

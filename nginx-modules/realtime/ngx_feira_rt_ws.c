@@ -42,6 +42,7 @@ static ngx_int_t ngx_feira_rt_ws_flush(ngx_feira_ws_t *ws);
 static ngx_int_t ngx_feira_rt_ws_done(ngx_feira_ws_t *ws);
 static void ngx_feira_rt_ws_goodbye(ngx_feira_ws_t *ws);
 static void ngx_feira_rt_ws_finalize(ngx_feira_ws_t *ws);
+static ngx_int_t ngx_feira_rt_ws_user_connected(ngx_str_t *id);
 
 
 /* per-worker state: the connections, and the buffer every read uses */
@@ -89,6 +90,8 @@ ngx_feira_rt_ws_start(ngx_connection_t *c,
     ngx_feira_ws_parser_init(&ws->parser, conf->max_message);
     ngx_queue_init(&ws->subs);
     ngx_queue_insert_tail(ngx_feira_rt_ws_all(), &ws->queue);
+    ngx_feira_wsmsg_peer_init(&ws->peer, &ws->identity, c->log,
+                              ngx_feira_rt_ws_peer_send, ws);
 
     c->data = ws;
     c->read->handler = ngx_feira_rt_ws_read_handler;
@@ -109,6 +112,9 @@ ngx_feira_rt_ws_start(ngx_connection_t *c,
     if (ws->provider) {
         (void) ngx_feira_presence_seen(&ws->identity.id, 1);
     }
+
+    /* anyone with one is online for chat (recipient_online) */
+    (void) ngx_feira_presence_online(&ws->identity.id, 1);
 
     if (len) {
         ngx_feira_rt_ws_input(ws, pipelined, len);
@@ -572,6 +578,42 @@ ngx_feira_rt_ws_send_json(ngx_feira_ws_t *ws, json_t *json)
 }
 
 
+/* the send of a peer (ngx_feira_wsmsg.c): frames from other modules */
+
+void
+ngx_feira_rt_ws_peer_send(ngx_feira_wsmsg_peer_t *peer, json_t *json)
+{
+    ngx_feira_rt_ws_send_json(peer->data, json);
+}
+
+
+/* another connection of this worker has the user still */
+
+static ngx_int_t
+ngx_feira_rt_ws_user_connected(ngx_str_t *id)
+{
+    ngx_queue_t     *q, *list;
+    ngx_feira_ws_t  *ws;
+
+    list = ngx_feira_rt_ws_all();
+
+    for (q = ngx_queue_head(list);
+         q != ngx_queue_sentinel(list);
+         q = ngx_queue_next(q))
+    {
+        ws = ngx_queue_data(q, ngx_feira_ws_t, queue);
+
+        if (ws->identity.id.len == id->len
+            && ngx_strncmp(ws->identity.id.data, id->data, id->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 void
 ngx_feira_rt_ws_error(ngx_feira_ws_t *ws, const char *code,
     const char *detail, ngx_str_t *channel)
@@ -833,7 +875,14 @@ ngx_feira_rt_ws_finalize(ngx_feira_ws_t *ws)
         ws->msg = NULL;
     }
 
+    /* chat messages in flight finish without this connection */
+    ngx_feira_wsmsg_peer_gone(&ws->peer);
+
     ngx_queue_remove(&ws->queue);
+
+    if (!ngx_feira_rt_ws_user_connected(&ws->identity.id)) {
+        (void) ngx_feira_presence_offline(&ws->identity.id);
+    }
 
     /* a close handshake completed both ways, or the connection was lost */
     ngx_feira_stats_ws_close(!(ws->close_sent && ws->close_received));

@@ -102,6 +102,7 @@ struct ngx_feira_ws_s {
 
     ngx_msec_t                       last_read;
     ngx_feira_rt_location_t         *location;    /* one in flight */
+    ngx_feira_wsmsg_peer_t           peer;        /* other modules' types */
 
     unsigned                         provider:1;
     unsigned                         ping_sent:1;
@@ -161,6 +162,7 @@ void ngx_feira_rt_ws_close(ngx_feira_ws_t *ws, unsigned code,
     const char *reason);
 void ngx_feira_rt_ws_abort(ngx_feira_ws_t *ws);
 ngx_queue_t *ngx_feira_rt_ws_all(void);
+void ngx_feira_rt_ws_peer_send(ngx_feira_wsmsg_peer_t *peer, json_t *json);
 void ngx_feira_rt_ws_shutdown(void);
 
 /* ngx_feira_rt_messages.c: what a client sends */
