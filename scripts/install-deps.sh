@@ -3,7 +3,7 @@
 # Debian packages, the Kafka broker jars (Maven), FerretDB (Go) and the
 # Python test tools.  Each step says what it does; a second run is quick.
 #
-# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|mailpit|python|bench|fuzz]
+# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|mailpit|python|browser|bench|fuzz]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -100,6 +100,14 @@ install_bench() {
     install_packages
 }
 
+# the browser of the dashboard page's test (driven by playwright-core)
+BROWSER_PACKAGES=(chromium)
+
+install_browser() {
+    APT_PACKAGES=("${BROWSER_PACKAGES[@]}")
+    install_packages
+}
+
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 install_fuzz() {
@@ -114,9 +122,10 @@ case $what in
     ferretdb) install_ferretdb ;;
     mailpit)  install_mailpit ;;
     python)   install_python ;;
+    browser)  install_browser ;;
     bench)    install_bench ;;
     fuzz)     install_fuzz ;;
     all)      install_packages; install_kafka; install_ferretdb; install_mailpit
-              install_python ;;
-    *)        die "usage: $0 [all|packages|kafka|ferretdb|mailpit|python|bench|fuzz]" ;;
+              install_python; install_browser ;;
+    *)        die "usage: $0 [all|packages|kafka|ferretdb|mailpit|python|browser|bench|fuzz]" ;;
 esac

@@ -38,6 +38,7 @@ stack_env() {
     SMTP_PORT=$((1025 + off))
     MAILPIT_HTTP_PORT=$((8025 + off))
     NOTIFY_PORT=$((9101 + off))
+    ANALYTICS_PORT=$((9103 + off))
 
     EXTERNAL_MONGO=${FEIRA_MONGO_URI:-}
     EXTERNAL_REDIS=${FEIRA_REDIS:-}

@@ -4,7 +4,8 @@
 #
 # usage: scripts/stack.sh start|stop|status run|test [service...]
 # services, in start order: redis mongo kafka nginx (and, for run: mailpit
-# notify, the notification worker with a local mail server)
+# notify, the notification worker with a local mail server, and analytics,
+# the analytics worker)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -125,6 +126,20 @@ start_notify() {
     say "notification-worker: /healthz and /metrics on 127.0.0.1:$NOTIFY_PORT"
 }
 
+start_analytics() {
+    local d=$STACK_DIR/analytics-worker
+    mkdir -p "$d"
+    if pid_alive "$d/worker.pid"; then say "analytics-worker: already running"; return; fi
+    FEIRA_KAFKA_BROKERS=$KAFKA_BROKERS FEIRA_MONGO_URI=$MONGO_URI \
+    FEIRA_WORKER_LISTEN="127.0.0.1:$ANALYTICS_PORT" \
+        setsid "$FEIRA_BUILD/workers/analytics-worker" \
+        >>"$d/worker.log" 2>&1 < /dev/null &
+    echo $! > "$d/worker.pid"
+    wait_port 127.0.0.1 "$ANALYTICS_PORT" 40 \
+        || die "the analytics worker did not start, see $d/worker.log"
+    say "analytics-worker: /healthz and /metrics on 127.0.0.1:$ANALYTICS_PORT"
+}
+
 stop_one() {
     case $1 in
         redis) stop_pid redis "$STACK_DIR/redis/redis.pid" ;;
@@ -134,6 +149,8 @@ stop_one() {
         mailpit) stop_pid mailpit "$STACK_DIR/mailpit/mailpit.pid" ;;
         notify) stop_pid notification-worker \
                     "$STACK_DIR/notification-worker/worker.pid" ;;
+        analytics) stop_pid analytics-worker \
+                    "$STACK_DIR/analytics-worker/worker.pid" ;;
         *)     die "unknown service '$1'" ;;
     esac
 }
@@ -146,6 +163,7 @@ pidfile_of() {
         nginx) echo "$STACK_DIR/nginx/nginx.pid" ;;
         mailpit) echo "$STACK_DIR/mailpit/mailpit.pid" ;;
         notify) echo "$STACK_DIR/notification-worker/worker.pid" ;;
+        analytics) echo "$STACK_DIR/analytics-worker/worker.pid" ;;
     esac
 }
 
@@ -157,7 +175,7 @@ services=("$@")
 if [ ${#services[@]} -eq 0 ]; then
     services=("${ALL[@]}")
     # the whole marketplace also runs its workers (tests start their own)
-    [ "$STACK" != run ] || services+=(mailpit notify)
+    [ "$STACK" != run ] || services+=(mailpit notify analytics)
 fi
 
 case $cmd in

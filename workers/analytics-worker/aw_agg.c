@@ -108,7 +108,7 @@ aw_purse_get(aw_purse_t *p, const char *code)
 }
 
 
-/* {"BRL": {"gross": n, "net": n}} (market: {"BRL": {"gmv", "fees"}}) */
+/* {"BRL": {"gross": n, "net": n}}; market: {"BRL": n} of gross or fees */
 
 static void
 aw_purse_append(bson_t *doc, const char *key, aw_purse_t *p, int market)
@@ -119,17 +119,19 @@ aw_purse_append(bson_t *doc, const char *key, aw_purse_t *p, int market)
     bson_append_document_begin(doc, key, -1, &all);
 
     for (i = 0; i < p->n; i++) {
-        bson_append_document_begin(&all, p->items[i].code, -1, &one);
-
-        if (market) {
-            BSON_APPEND_INT64(&one, "gmv", p->items[i].gross);
-            BSON_APPEND_INT64(&one, "fees", p->items[i].fees);
-
-        } else {
-            BSON_APPEND_INT64(&one, "gross", p->items[i].gross);
-            BSON_APPEND_INT64(&one, "net", p->items[i].net);
+        if (market == 1) {
+            BSON_APPEND_INT64(&all, p->items[i].code, p->items[i].gross);
+            continue;
         }
 
+        if (market == 2) {
+            BSON_APPEND_INT64(&all, p->items[i].code, p->items[i].fees);
+            continue;
+        }
+
+        bson_append_document_begin(&all, p->items[i].code, -1, &one);
+        BSON_APPEND_INT64(&one, "gross", p->items[i].gross);
+        BSON_APPEND_INT64(&one, "net", p->items[i].net);
         bson_append_document_end(&all, &one);
     }
 
@@ -427,7 +429,7 @@ aw_agg_market(const aw_fact_t *facts, size_t n, const char *day, bson_t *out,
     int64_t           created, offered, accepted, completed, cancelled;
     int64_t           expired, payments, refunds, used;
     bson_t            cats, arr;
-    aw_ids_t          clients, providers, categories;
+    aw_ids_t          clients, providers;
     aw_money_t       *m;
     aw_purse_t        purse;
     const aw_fact_t  *f;
@@ -437,7 +439,6 @@ aw_agg_market(const aw_fact_t *facts, size_t n, const char *day, bson_t *out,
     memset(&purse, 0, sizeof(purse));
     memset(&clients, 0, sizeof(clients));
     memset(&providers, 0, sizeof(providers));
-    memset(&categories, 0, sizeof(categories));
     rc = 0;
 
     for (i = 0; i < n; i++) {
@@ -455,7 +456,6 @@ aw_agg_market(const aw_fact_t *facts, size_t n, const char *day, bson_t *out,
 
         case AW_REQ_CREATED:
             created++;
-            /* categories are kept in a list of slugs (<= 64 chars) */
             break;
 
         case AW_REQ_OFFERED:
@@ -561,6 +561,7 @@ aw_agg_market(const aw_fact_t *facts, size_t n, const char *day, bson_t *out,
     bson_append_document_end(out, &cats);
 
     aw_purse_append(out, "gmv", &purse, 1);
+    aw_purse_append(out, "fees", &purse, 2);
     BSON_APPEND_INT64(out, "payments", payments);
     BSON_APPEND_INT64(out, "refunds", refunds);
 
@@ -585,7 +586,6 @@ aw_agg_market(const aw_fact_t *facts, size_t n, const char *day, bson_t *out,
 
     free(clients.v);
     free(providers.v);
-    free(categories.v);
 
     *n_facts = used;
 
