@@ -1,7 +1,7 @@
 /*
  * feira_analytics: what the analytics worker aggregated, per day.
  *
- *     location ~ ^/v1/providers/(?<feira_provider>[^/]+)/dashboard$ {
+ *     location ~ ^/v1/providers/(?P<feira_provider>[^/]+)/dashboard$ {
  *         feira_auth_require;
  *         feira_analytics_dashboard  $feira_provider;
  *     }
