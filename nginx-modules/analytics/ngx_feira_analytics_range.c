@@ -29,7 +29,7 @@ ngx_feira_analytics_date(const u_char *s, size_t len, time_t *day)
     m = (s[5] - '0') * 10 + (s[6] - '0');
     d = (s[8] - '0') * 10 + (s[9] - '0');
 
-    if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1 || d > 31) {
+    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31) {
         return NGX_ERROR;
     }
 

@@ -27,7 +27,7 @@ static int ngx_feira_cmp_i64(const void *a, const void *b);
 static json_t *ngx_feira_ratio(int64_t num, int64_t den);
 static ngx_int_t ngx_feira_sum_object(json_t *into, const bson_t *doc,
     const char *key, ngx_uint_t nested);
-static json_t *ngx_feira_analytics_days(const char *from, const char *to);
+static json_t *ngx_feira_analytics_days(time_t from, time_t to);
 static json_t *ngx_feira_provider_day(const bson_t *doc, const char *day);
 static json_t *ngx_feira_market_day(const bson_t *doc, const char *day);
 static ngx_int_t ngx_feira_ids_add(json_t *set, const bson_t *doc,
@@ -229,17 +229,10 @@ ngx_feira_sum_object(json_t *into, const bson_t *doc, const char *key,
 /* {"<day>": null, ...} for every day of the range, in order */
 
 static json_t *
-ngx_feira_analytics_days(const char *from, const char *to)
+ngx_feira_analytics_days(time_t t, time_t end)
 {
     char     buf[11];
-    time_t   t, end;
     json_t  *days;
-
-    if (ngx_feira_analytics_date((u_char *) from, 10, &t) != NGX_OK
-        || ngx_feira_analytics_date((u_char *) to, 10, &end) != NGX_OK)
-    {
-        return NULL;
-    }
 
     days = json_object();
     if (days == NULL) {
@@ -331,7 +324,7 @@ ngx_feira_analytics_dashboard_job(void *data)
 
     job->status = NGX_HTTP_SERVICE_UNAVAILABLE;
 
-    days = ngx_feira_analytics_days(job->from, job->to);
+    days = ngx_feira_analytics_days(job->from_t, job->to_t);
     if (days == NULL) {
         return;
     }
@@ -543,7 +536,7 @@ ngx_feira_analytics_summary_job(void *data)
 
     job->status = NGX_HTTP_SERVICE_UNAVAILABLE;
 
-    days = ngx_feira_analytics_days(job->from, job->to);
+    days = ngx_feira_analytics_days(job->from_t, job->to_t);
     if (days == NULL) {
         return;
     }

@@ -377,6 +377,10 @@ ngx_http_feira_analytics_range(ngx_http_request_t *r,
         if ((to - from) / 86400 + 1 > alcf->max_days) {
             from = to - (alcf->max_days - 1) * 86400;
         }
+
+        if (from < 0) {
+            from = 0;
+        }
     }
 
     if (from > to) {
@@ -390,6 +394,8 @@ ngx_http_feira_analytics_range(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    job->from_t = from;
+    job->to_t = to;
     ngx_feira_analytics_day_str(from, job->from);
     ngx_feira_analytics_day_str(to, job->to);
 

@@ -20,6 +20,8 @@ typedef struct {
     char                 provider[25];
     char                 from[11];
     char                 to[11];
+    time_t               from_t;        /* their UTC midnights */
+    time_t               to_t;
     ngx_uint_t           csv;
 
     /* out */

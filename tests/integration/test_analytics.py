@@ -416,6 +416,12 @@ def test_default_range_is_the_last_30_days(seeded):
     body = dashboard(seeded, query="x=1").json()
     assert len(body["days"]) == 30
     assert body["to"] == datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    # the default start before 1970 starts at 1970-01-01
+    body = dashboard(seeded, query="to=2000-01-01").json()
+    assert (body["from"], len(body["days"])) == ("1999-12-03", 30)
+    body = summary(seeded, query="to=1970-01-05").json()
+    assert (body["from"], len(body["days"])) == ("1970-01-01", 5)
+    assert summary(seeded, query="to=1969-12-31").status == 400
     # exactly 366 days is allowed
     r = summary(seeded, query="from=2031-01-01&to=2032-01-01")
     assert r.status == 200 and len(r.json()["days"]) == 366
