@@ -224,6 +224,7 @@ ngx_http_feira_analytics_handler(ngx_http_request_t *r)
     ngx_int_t                             rc;
     ngx_str_t                             id;
     ngx_feira_errors_t                    errs;
+    ngx_pool_cleanup_t                   *cln;
     ngx_feira_identity_t                 *who;
     ngx_feira_analytics_job_t            *job;
     ngx_http_feira_analytics_loc_conf_t  *alcf;
@@ -251,17 +252,14 @@ ngx_http_feira_analytics_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    {
-        ngx_pool_cleanup_t  *cln;
-
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        cln->handler = ngx_http_feira_analytics_free;
-        cln->data = job;
+    /* the CSV text is malloc()ed by the job */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    cln->handler = ngx_http_feira_analytics_free;
+    cln->data = job;
 
     job->summary = alcf->summary;
 

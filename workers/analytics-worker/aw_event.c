@@ -104,7 +104,7 @@ aw_parse_time(const char *s, int64_t *ms)
 {
     int          y, mo, d, h, mi, sec, oh, om, sign, frac, scale;
     time_t       t;
-    struct tm    tm;
+    struct tm    tm, chk;
     const char  *p;
 
     p = s;
@@ -186,13 +186,10 @@ aw_parse_time(const char *s, int64_t *ms)
     }
 
     /* timegm normalises 2026-02-31: such a date is not a date */
-    {
-        struct tm  chk;
+    gmtime_r(&t, &chk);
 
-        gmtime_r(&t, &chk);
-        if (chk.tm_mday != d && sec != 60) {
-            return -1;
-        }
+    if (chk.tm_mday != d && sec != 60) {
+        return -1;
     }
 
     t -= (time_t) sign * (oh * 3600 + om * 60);
@@ -278,7 +275,7 @@ aw_event_parse(const char *payload, size_t len, aw_event_t *ev, char *err,
     size_t errlen)
 {
     int               rc;
-    size_t            i, n;
+    size_t            i, k, n;
     json_t           *root, *data, *v, *actor;
     int64_t           rating;
     const char       *type, *s;
@@ -409,7 +406,7 @@ aw_event_parse(const char *payload, size_t len, aw_event_t *ev, char *err,
                 goto done;
             }
 
-            for (size_t k = 0; k < 24; k++) {
+            for (k = 0; k < 24; k++) {
                 ev->providers[ev->nproviders][k] =
                                         (char) tolower((unsigned char) s[k]);
             }
@@ -417,7 +414,7 @@ aw_event_parse(const char *payload, size_t len, aw_event_t *ev, char *err,
             ev->providers[ev->nproviders][24] = '\0';
 
             /* a provider offered twice in one event counts once */
-            for (size_t k = 0; k < ev->nproviders; k++) {
+            for (k = 0; k < ev->nproviders; k++) {
                 if (strcmp(ev->providers[k],
                            ev->providers[ev->nproviders]) == 0)
                 {

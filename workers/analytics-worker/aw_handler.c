@@ -297,7 +297,7 @@ void
 aw_process(aw_ctx_t *c, aw_msg_t *msgs, size_t n)
 {
     char         err[256];
-    size_t       i, j, nread;
+    size_t       i, j;
     int64_t      extra;
     bson_t      *doc;
     aw_link_t   *mine, *other;
@@ -359,8 +359,6 @@ aw_process(aw_ctx_t *c, aw_msg_t *msgs, size_t n)
 
     /* 2. the links to read: what was written and what is needed */
 
-    nread = b.nlinks;
-
     for (i = 0; i < n; i++) {
         ev = &b.evs[i];
 
@@ -379,8 +377,6 @@ aw_process(aw_ctx_t *c, aw_msg_t *msgs, size_t n)
             goto retry;
         }
     }
-
-    (void) nread;
 
     if (aw_links_get(c->store, b.links, b.nlinks, err, sizeof(err)) != 0) {
         goto retry;

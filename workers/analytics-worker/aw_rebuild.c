@@ -84,7 +84,7 @@ int
 aw_rebuild(aw_ctx_t *c, const char *brokers, char **topics, size_t ntopics,
     size_t batch_size)
 {
-    int                               i, rc, idle;
+    int                               i, p, rc, idle;
     char                              err[512], group[128];
     size_t                            t, n, nparts, eofs, done, failed;
     rd_kafka_t                       *rk;
@@ -147,7 +147,7 @@ aw_rebuild(aw_ctx_t *c, const char *brokers, char **topics, size_t ntopics,
                 continue;
             }
 
-            for (int p = 0; p < md->topics[i].partition_cnt; p++) {
+            for (p = 0; p < md->topics[i].partition_cnt; p++) {
                 rd_kafka_topic_partition_list_add(parts, topics[t],
                                           md->topics[i].partitions[p].id)
                     ->offset = RD_KAFKA_OFFSET_BEGINNING;
