@@ -443,6 +443,32 @@ def test_every_event_delivered_twice_changes_nothing(seeded):
     assert summary(s).json() == before_s
 
 
+def test_a_crash_midway_then_a_restart_changes_nothing(seeded):
+    """SIGKILL while a third delivery of every event is handled: the next
+    worker of the group gets again whatever was not committed."""
+    s = seeded
+    before_d, before_s = dashboard(s).json(), summary(s).json()
+    facts = facts_count(s)
+    n = s.worker.processed()
+    s.produce_all()
+    wait_for(lambda: s.worker.processed() >= n + 5, timeout=60,
+             what="some of the third delivery processed")
+    s.worker.kill()
+    s.worker = s.start_worker()
+
+    def caught_up():
+        # every partition holding events reports its lag (stored offsets)
+        lags = [float(line.rsplit(" ", 1)[1])
+                for line in s.worker.metrics().splitlines()
+                if line.startswith("feira_worker_consumer_lag{")]
+        return s.worker.processed() > 0 and len(lags) >= 4 and not any(lags)
+
+    wait_for(caught_up, timeout=90, what="the new worker caught up")
+    assert facts_count(s) == facts
+    assert dashboard(s).json() == before_d
+    assert summary(s).json() == before_s
+
+
 def test_dashboard_page_in_chromium(seeded):
     s = seeded
     # nginx serves the page and the chart library with their types
