@@ -27,9 +27,14 @@
     }).then(function (r) {
       return r.text().then(function (text) {
         var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        try {
+          data = text ? JSON.parse(text) : null;
+        } catch (e) {
+          data = null;
+        }
         if (!r.ok) {
-          var msg = (data && (data.detail || data.title)) || ("HTTP " + r.status);
+          var msg = (data && (data.detail || data.title)) ||
+                    ("HTTP " + r.status);
           if (data && data.errors && data.errors.length) {
             msg += ": " + data.errors.map(function (e) {
               return e.field + " " + e.message;
@@ -57,7 +62,9 @@
     var to = new Date();
     var from = new Date(to.getTime() - 29 * 86400000);
     if (!$("to").value) { $("to").value = params.get("to") || isoDay(to); }
-    if (!$("from").value) { $("from").value = params.get("from") || isoDay(from); }
+    if (!$("from").value) {
+      $("from").value = params.get("from") || isoDay(from);
+    }
     load();
   }
 
@@ -188,7 +195,8 @@
         }) }
     ], { scales: { y: { min: 0, max: 5 } } });
 
-    document.body.dataset.loaded = labels.length + ":" + data.from + ":" + data.to;
+    document.body.dataset.loaded =
+      labels.length + ":" + data.from + ":" + data.to;
   }
 
   function load() {

@@ -548,3 +548,28 @@ def test_rebuild_from_the_topics_gives_the_same_numbers(seeded):
     check_dashboard(s, after_d)
     assert after_d == before_d
     assert summary(s).json() == before_s
+
+
+def test_max_days_is_a_checked_directive(nginx_factory):
+    n = Nginx()
+    try:
+        n.add_conf("analytics.conf", "location = /v1/x { feira_auth_require; "
+                   "feira_analytics_summary; feira_analytics_max_days 0; }",
+                   server=True)
+        r = n.test_config()
+        assert r.returncode != 0
+        assert "value must be between 1 and 3660" in r.stderr
+    finally:
+        n.cleanup()
+
+    n = nginx_factory(server_conf="location = /v1/week { feira_auth_require; "
+                      "feira_analytics_summary; feira_analytics_max_days 7; }")
+    wait_for(lambda: n.get("/readyz").status == 200, timeout=60)
+    admin = login_admin(n)["access_token"]
+    r = n.get("/v1/week?from=2031-01-01&to=2031-01-08", token=admin)
+    assert r.status == 400
+    assert r.json()["errors"][0]["field"] == "to"
+    r = n.get("/v1/week?from=2031-01-01&to=2031-01-07", token=admin)
+    assert r.status == 200 and len(r.json()["days"]) == 7
+    # without from: the last 7 days, not 30
+    assert len(n.get("/v1/week?to=2031-01-07", token=admin).json()["days"]) == 7
