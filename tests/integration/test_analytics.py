@@ -337,6 +337,31 @@ def test_marketplace_summary_has_the_hand_computed_numbers(seeded):
     check_summary(seeded, r.json())
 
 
+def test_an_aggregate_from_more_facts_is_never_replaced_by_one_from_fewer(
+        seeded):
+    """What a concurrent replica that counted more facts stored stays: the
+    replace is conditional on the count (docs/events.md, "Analytics")."""
+    s = seeded
+    day = s.d2 + datetime.timedelta(days=5)
+    X, Y = str(ObjectId()), str(ObjectId())
+    s.stack.db.analytics_provider_daily.insert_one(
+        {"_id": f"p:{X}:{day}", "provider_id": X, "day": str(day),
+         "facts": 1000, "offers": 999})
+    n = s.worker.processed()
+    retried = s.worker.total("feira_worker_events_retried_total")
+    e = ev("request.offered", {"request_id": str(ObjectId()),
+                               "client_id": s.C2, "provider_ids": [X, Y]},
+           at(day, 8, 0), "client", s.C2)
+    s.stack.produce(s.topics["requests"], e, key=e["data"]["request_id"])
+    s.stack.flush()
+    wait_for(lambda: s.worker.processed() >= n + 1, timeout=60,
+             what="the offer processed")
+    q = f"from={day}&to={day}"
+    assert dashboard(s, provider=X, query=q).json()["totals"]["offers"] == 999
+    assert dashboard(s, provider=Y, query=q).json()["totals"]["offers"] == 1
+    assert s.worker.total("feira_worker_events_retried_total") == retried
+
+
 def test_csv_with_accept_text_csv(seeded):
     s = seeded
     r = dashboard(s, token=s.provider["access_token"],
