@@ -10,6 +10,8 @@
 #   make bench    benchmarks, written to docs/benchmarks.md
 #   make test-asan  the integration suite against the sanitizer build
 #   make fuzz     the libFuzzer targets (FUZZ_SECONDS each, default 30)
+#   make dashboard  the provider dashboard page (npm ci) into build/dashboard
+#   make analytics-rebuild [STACK=run|test]  the analytics from the topics
 
 SHELL       := /bin/bash
 ROOT        := $(CURDIR)
@@ -150,3 +152,19 @@ bench: bench-notifications
 
 bench-notifications: deps build
 	@bench/notifications.sh
+
+# the provider dashboard page: npm ci in dashboard/, the static files and
+# Chart.js into build/dashboard/ (served as /dashboard/)
+.PHONY: dashboard analytics-rebuild
+
+build: dashboard
+
+dashboard:
+	@scripts/install-dashboard.sh
+
+# the analytics aggregates from nothing: stops the run stack's analytics
+# worker, replays feira.requests, .chat, .payments and .reviews from their
+# beginning (analytics-worker --rebuild), starts it again.  STACK=test for
+# the test stack.
+analytics-rebuild: workers
+	@scripts/analytics-rebuild.sh "$(or $(STACK),run)"

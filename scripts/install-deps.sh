@@ -3,7 +3,7 @@
 # Debian packages, the Kafka broker jars (Maven), FerretDB (Go) and the
 # Python test tools.  Each step says what it does; a second run is quick.
 #
-# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|mailpit|stripe-mock|python|bench|fuzz]
+# usage: scripts/install-deps.sh [all|packages|kafka|ferretdb|mailpit|stripe-mock|python|browser|bench|fuzz]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -118,6 +118,14 @@ install_bench() {
     install_packages
 }
 
+# the browser of the dashboard page's test (driven by playwright-core)
+BROWSER_PACKAGES=(chromium)
+
+install_browser() {
+    APT_PACKAGES=("${BROWSER_PACKAGES[@]}")
+    install_packages
+}
+
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 install_fuzz() {
@@ -133,9 +141,10 @@ case $what in
     mailpit)  install_mailpit ;;
     stripe-mock) install_stripe_mock ;;
     python)   install_python ;;
+    browser)  install_browser ;;
     bench)    install_bench ;;
     fuzz)     install_fuzz ;;
     all)      install_packages; install_kafka; install_ferretdb; install_mailpit
-              install_stripe_mock; install_python ;;
-    *)        die "usage: $0 [all|packages|kafka|ferretdb|mailpit|stripe-mock|python|bench|fuzz]" ;;
+              install_stripe_mock; install_python; install_browser ;;
+    *)        die "usage: $0 [all|packages|kafka|ferretdb|mailpit|stripe-mock|python|browser|bench|fuzz]" ;;
 esac

@@ -17,6 +17,8 @@ export FEIRA_STREAM_PORT=${FEIRA_STREAM_PORT:-${STREAM_PORT:-$(($3 + 1))}}
 export FEIRA_WORKERS=${4:-auto}
 export FEIRA_MODULES_DIR
 export FEIRA_CONF_DIR=$FEIRA_ROOT/conf
+# the provider dashboard page, installed by `make dashboard`
+export FEIRA_DASHBOARD_DIR=${FEIRA_DASHBOARD_DIR:-$FEIRA_BUILD/dashboard}
 export FEIRA_MONGO_URI=${MONGO_URI:?}
 export FEIRA_REDIS=${REDIS_ADDR:?}
 export FEIRA_KAFKA_BROKERS=${KAFKA_BROKERS:?}
@@ -37,5 +39,6 @@ done
 envsubst '${FEIRA_NGINX_DIR} ${FEIRA_SECRETS_DIR} ${FEIRA_HTTP_PORT} ${FEIRA_WORKERS}
           ${FEIRA_STREAM_PORT}
           ${FEIRA_MODULES_DIR} ${FEIRA_CONF_DIR} ${FEIRA_MONGO_URI}
+          ${FEIRA_DASHBOARD_DIR}
           ${FEIRA_REDIS} ${FEIRA_KAFKA_BROKERS}' \
     < "$1" > "$FEIRA_NGINX_DIR/nginx.conf"

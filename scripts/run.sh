@@ -24,6 +24,8 @@ Feira is running.
   Kafka        $KAFKA_BROKERS
   Mail (web)   http://127.0.0.1:$MAILPIT_HTTP_PORT   (what the notification worker sends)
   Worker       http://127.0.0.1:$NOTIFY_PORT/healthz   (notification-worker)
+  Worker       http://127.0.0.1:$ANALYTICS_PORT/healthz   (analytics-worker)
+  Dashboard    http://127.0.0.1:$HTTP_PORT/dashboard/   (providers sign in)
   state, logs  $STACK_DIR/<service>/
 Stop it with: make stop
 MSG

@@ -5,8 +5,9 @@
 # usage: scripts/stack.sh start|stop|status run|test [service...]
 # services, in start order: redis mongo kafka nginx (and, for run: mailpit
 # notify, the notification worker with a local mail server, stripe, Stripe's
-# stripe-mock, and payments, the payment worker against it); the test stack
-# starts stripe too (scripts/test-integration.sh)
+# stripe-mock, payments, the payment worker against it, and analytics, the
+# analytics worker); the test stack starts stripe too
+# (scripts/test-integration.sh)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -155,6 +156,18 @@ start_payments() {
     wait_port 127.0.0.1 "$PAYMENT_PORT" 40 \
         || die "the payment worker did not start, see $d/worker.log"
     say "payment-worker: /healthz and /metrics on 127.0.0.1:$PAYMENT_PORT"
+start_analytics() {
+    local d=$STACK_DIR/analytics-worker
+    mkdir -p "$d"
+    if pid_alive "$d/worker.pid"; then say "analytics-worker: already running"; return; fi
+    FEIRA_KAFKA_BROKERS=$KAFKA_BROKERS FEIRA_MONGO_URI=$MONGO_URI \
+    FEIRA_WORKER_LISTEN="127.0.0.1:$ANALYTICS_PORT" \
+        setsid "$FEIRA_BUILD/workers/analytics-worker" \
+        >>"$d/worker.log" 2>&1 < /dev/null &
+    echo $! > "$d/worker.pid"
+    wait_port 127.0.0.1 "$ANALYTICS_PORT" 40 \
+        || die "the analytics worker did not start, see $d/worker.log"
+    say "analytics-worker: /healthz and /metrics on 127.0.0.1:$ANALYTICS_PORT"
 }
 
 stop_one() {
@@ -169,6 +182,8 @@ stop_one() {
         stripe) stop_pid stripe-mock "$STACK_DIR/stripe-mock/stripe-mock.pid" ;;
         payments) stop_pid payment-worker \
                     "$STACK_DIR/payment-worker/worker.pid" ;;
+        analytics) stop_pid analytics-worker \
+                    "$STACK_DIR/analytics-worker/worker.pid" ;;
         *)     die "unknown service '$1'" ;;
     esac
 }
@@ -183,6 +198,7 @@ pidfile_of() {
         notify) echo "$STACK_DIR/notification-worker/worker.pid" ;;
         stripe) echo "$STACK_DIR/stripe-mock/stripe-mock.pid" ;;
         payments) echo "$STACK_DIR/payment-worker/worker.pid" ;;
+        analytics) echo "$STACK_DIR/analytics-worker/worker.pid" ;;
     esac
 }
 
@@ -194,7 +210,7 @@ services=("$@")
 if [ ${#services[@]} -eq 0 ]; then
     services=("${ALL[@]}")
     # the whole marketplace also runs its workers (tests start their own)
-    [ "$STACK" != run ] || services+=(mailpit notify stripe payments)
+    [ "$STACK" != run ] || services+=(mailpit notify stripe payments analytics)
 fi
 
 case $cmd in

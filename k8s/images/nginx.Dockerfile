@@ -15,8 +15,20 @@ RUN apt-get update \
       build-essential nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev \
       libjansson-dev libjwt-dev libhiredis-dev libmongoc-dev libbson-dev \
       librdkafka-dev libcurl4-openssl-dev libargon2-dev pkg-config \
+      nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# the provider dashboard page: its files and Chart.js from npm
+# (scripts/install-dashboard.sh's steps, without the test tools)
+COPY dashboard/package.json dashboard/package-lock.json ./dashboard/
+RUN cd dashboard && npm ci --omit=dev --no-audit --no-fund
+COPY dashboard/src ./dashboard/src
+RUN mkdir -p /out/dashboard/vendor \
+ && cp dashboard/src/index.html dashboard/src/app.js dashboard/src/style.css \
+      /out/dashboard/ \
+ && cp dashboard/node_modules/chart.js/dist/chart.umd.js /out/dashboard/vendor/ \
+ && cp dashboard/node_modules/chart.js/LICENSE.md \
+      /out/dashboard/vendor/chart.js.LICENSE.md
 COPY config ./
 COPY nginx-modules ./nginx-modules
 # the Makefile's build: Debian's own configure flags (conf_flags) plus the
@@ -50,6 +62,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --home-dir /nonexistent \
       --no-create-home --shell /usr/sbin/nologin feira
 COPY --from=build /out/*.so /usr/lib/nginx/modules/
+COPY --from=build /out/dashboard /usr/share/feira/dashboard
 COPY k8s/images/nginx-entrypoint.sh /usr/local/bin/feira-nginx
 # every module loads into this nginx (common first, the others need it)
 RUN { echo "load_module /usr/lib/nginx/modules/ngx_http_feira_common_module.so;"; \
