@@ -156,6 +156,9 @@ start_payments() {
     wait_port 127.0.0.1 "$PAYMENT_PORT" 40 \
         || die "the payment worker did not start, see $d/worker.log"
     say "payment-worker: /healthz and /metrics on 127.0.0.1:$PAYMENT_PORT"
+}
+
+# the analytics worker of `make run`
 start_analytics() {
     local d=$STACK_DIR/analytics-worker
     mkdir -p "$d"
