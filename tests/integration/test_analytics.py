@@ -337,6 +337,38 @@ def test_marketplace_summary_has_the_hand_computed_numbers(seeded):
     check_summary(seeded, r.json())
 
 
+def business_counters(s):
+    """{(metric, category): value} of the worker's request counters."""
+    out = {}
+    for line in s.worker.metrics().splitlines():
+        if line.startswith("feira_requests_"):
+            name, rest = line.split("{", 1)
+            cat = rest.split('category="', 1)[1].split('"', 1)[0]
+            out[(name, cat)] = float(rest.rsplit(" ", 1)[1])
+    return out
+
+
+def expected_counters(s):
+    want = {}
+    for _, e in s.events:
+        kind = e["type"].split(".", 1)
+        cat = (e.get("data") or {}).get("category")
+        if kind[0] != "request" or cat is None or kind[1] not in (
+                "created", "accepted", "completed", "cancelled"):
+            continue
+        key = (f"feira_requests_{kind[1]}_total", cat)
+        want[key] = want.get(key, 0) + 1
+    return want
+
+
+def test_business_counters_count_each_request_event_once(seeded):
+    """The business dashboard's feira_requests_*_total{category}, from the
+    facts this worker inserted (docs/metrics.md)."""
+    want = expected_counters(seeded)
+    assert want
+    assert business_counters(seeded) == want
+
+
 def test_an_aggregate_from_more_facts_is_never_replaced_by_one_from_fewer(
         seeded):
     """What a concurrent replica that counted more facts stored stays: the
@@ -462,6 +494,8 @@ def test_every_event_delivered_twice_changes_nothing(seeded):
     wait_for(lambda: s.worker.processed() >= n + len(s.events), timeout=90,
              what="the duplicates processed")
     assert facts_count(s) == facts
+    # redelivered: the business counters do not move either
+    assert business_counters(s) == expected_counters(s)
     after_d = dashboard(s).json()
     assert after_d == before_d
     check_dashboard(s, after_d)

@@ -1,7 +1,7 @@
 """monitoring/ (issue 11): the Prometheus configuration and alert rules pass
 promtool, a real Prometheus scrapes the test nginx, and every metric that an
 alert or a dashboard names is exported (nginx, checked live) or listed in
-docs/metrics.md (workers, planned)."""
+docs/metrics.md (workers)."""
 
 import glob
 import json
@@ -31,15 +31,14 @@ def promtool(*args):
 
 
 def documented():
-    """docs/metrics.md: {section: {name: type}} for nginx, workers, planned."""
+    """docs/metrics.md: {section: {name: type}} for nginx and workers."""
     sections, current = {}, None
     with open(os.path.join(ROOT, "docs", "metrics.md")) as f:
         for line in f:
             if line.startswith("## "):
                 head = line[3:].strip().lower()
                 current = ("nginx" if head.startswith("nginx") else
-                           "workers" if head.startswith("workers") else
-                           "planned" if head.startswith("planned") else None)
+                           "workers" if head.startswith("workers") else None)
                 if current:
                     sections[current] = {}
                 continue
@@ -47,7 +46,7 @@ def documented():
             if m and current:
                 assert m.group(1) not in sections[current], m.group(1)
                 sections[current][m.group(1)] = m.group(2)
-    assert set(sections) == {"nginx", "workers", "planned"}
+    assert set(sections) == {"nginx", "workers"}
     return sections
 
 
@@ -163,16 +162,13 @@ def test_every_metric_named_by_an_alert_or_a_dashboard_is_exported(
     for name, where in sorted(used.items()):
         if name == "up":
             continue  # Prometheus's own, per target
-        if name in docs["workers"] or name in docs["planned"]:
-            continue  # exported by code that is not in nginx
+        if name in docs["workers"]:
+            continue  # exported by the workers (their own tests)
         if name not in exported.families():
             missing.append(f"{name} (in {where})")
     assert missing == [], "named but not exported"
 
-    # the exclusions are only the planned names actually used, nothing more
-    planned_used = {n for n in used if n in docs["planned"]}
-    assert planned_used == set(docs["planned"])
-    # and every worker metric is watched somewhere
+    # every worker metric is watched somewhere
     assert set(docs["workers"]) <= set(used)
 
 

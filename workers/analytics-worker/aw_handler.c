@@ -24,6 +24,7 @@
 #include "aw.h"
 #include "aw_event.h"
 #include "../common/fw_log.h"
+#include "../common/fw_metrics.h"
 
 
 typedef struct {
@@ -49,6 +50,7 @@ static bson_t *aw_fact_doc(aw_batch_t *b, aw_event_t *ev, int64_t extra,
 static int aw_recompute(aw_ctx_t *c, aw_batch_t *b, char *err,
     size_t errlen);
 static void aw_batch_free(aw_batch_t *b);
+static void aw_count_new(bson_t **facts, size_t n, const unsigned char *dup);
 
 
 static int
@@ -296,13 +298,14 @@ aw_batch_free(aw_batch_t *b)
 void
 aw_process(aw_ctx_t *c, aw_msg_t *msgs, size_t n)
 {
-    char         err[256];
-    size_t       i, j;
-    int64_t      extra;
-    bson_t      *doc;
-    aw_link_t   *mine, *other;
-    aw_event_t  *ev;
-    aw_batch_t   b;
+    char            err[256];
+    size_t          i, j;
+    int64_t         extra;
+    bson_t         *doc;
+    aw_link_t      *mine, *other;
+    aw_event_t     *ev;
+    aw_batch_t      b;
+    unsigned char  *dup;
 
     memset(&b, 0, sizeof(b));
     err[0] = '\0';
@@ -448,9 +451,22 @@ aw_process(aw_ctx_t *c, aw_msg_t *msgs, size_t n)
         b.facts[b.nfacts++] = doc;
     }
 
-    if (aw_facts_insert(c->store, b.facts, b.nfacts, err, sizeof(err)) != 0) {
+    dup = calloc(b.nfacts ? b.nfacts : 1, 1);
+    if (dup == NULL) {
+        snprintf(err, sizeof(err), "out of memory");
         goto retry;
     }
+
+    if (aw_facts_insert(c->store, b.facts, b.nfacts, dup, err, sizeof(err))
+        != 0)
+    {
+        free(dup);
+        goto retry;
+    }
+
+    /* the business counters: each event once, its fact being new */
+    aw_count_new(b.facts, b.nfacts, dup);
+    free(dup);
 
     /* 4. the aggregates */
 
@@ -535,4 +551,78 @@ aw_busy(void *ctx)
     (void) ctx;
 
     return 0;
+}
+
+
+/*
+ * feira_requests_{created,accepted,completed,cancelled}_total{category}
+ * for the business dashboard (docs/metrics.md): counted from the facts
+ * this worker inserted, so a redelivery counts nothing and the replicas
+ * of the group add up.
+ */
+
+static void
+aw_count_new(bson_t **facts, size_t n, const unsigned char *dup)
+{
+    size_t       i, j, k;
+    char         labels[160];
+    const char  *type, *cat, *name;
+    bson_iter_t  it;
+
+    static const char  *names[][2] = {
+        { "request.created", "feira_requests_created_total" },
+        { "request.accepted", "feira_requests_accepted_total" },
+        { "request.completed", "feira_requests_completed_total" },
+        { "request.cancelled", "feira_requests_cancelled_total" },
+    };
+
+    for (i = 0; i < n; i++) {
+        if (dup[i] || !bson_iter_init_find(&it, facts[i], "type")
+            || !BSON_ITER_HOLDS_UTF8(&it))
+        {
+            continue;
+        }
+
+        type = bson_iter_utf8(&it, NULL);
+        name = NULL;
+
+        for (j = 0; j < sizeof(names) / sizeof(names[0]); j++) {
+            if (strcmp(type, names[j][0]) == 0) {
+                name = names[j][1];
+                break;
+            }
+        }
+
+        if (name == NULL) {
+            continue;
+        }
+
+        cat = "";
+        if (bson_iter_init_find(&it, facts[i], "category")
+            && BSON_ITER_HOLDS_UTF8(&it))
+        {
+            cat = bson_iter_utf8(&it, NULL);
+        }
+
+        /* a label value escaped as the text format wants */
+        k = snprintf(labels, sizeof(labels), "category=\"");
+        for ( /* void */ ; *cat && k < sizeof(labels) - 4; cat++) {
+            if (*cat == '"' || *cat == '\\') {
+                labels[k++] = '\\';
+                labels[k++] = *cat;
+
+            } else if (*cat == '\n') {
+                labels[k++] = '\\';
+                labels[k++] = 'n';
+
+            } else {
+                labels[k++] = *cat;
+            }
+        }
+        labels[k++] = '"';
+        labels[k] = '\0';
+
+        fw_metrics_count(name, "Service requests, by category (from the "
+                         "analytics worker's facts).", labels, 1);
+    }
 }

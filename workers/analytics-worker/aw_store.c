@@ -23,7 +23,8 @@ struct aw_store_s {
 };
 
 
-static int aw_bulk_run(mongoc_bulk_operation_t *b, const char *what,
+static int aw_bulk_run(mongoc_bulk_operation_t *b, unsigned char *dup,
+    const char *what,
     char *err, size_t errlen);
 static int aw_index(aw_store_t *s, const char *coll, bson_t *key,
     const char *name);
@@ -185,11 +186,14 @@ aw_store_drop(aw_store_t *s)
 }
 
 
-/* an unordered bulk insert whose duplicate keys are redeliveries */
+/*
+ * An unordered bulk insert whose duplicate keys are redeliveries; DUP, if
+ * given, marks the documents that were (the others are new).
+ */
 
 static int
-aw_bulk_run(mongoc_bulk_operation_t *b, const char *what, char *err,
-    size_t errlen)
+aw_bulk_run(mongoc_bulk_operation_t *b, unsigned char *dup, const char *what,
+    char *err, size_t errlen)
 {
     int           rc;
     bson_t        reply;
@@ -217,6 +221,11 @@ aw_bulk_run(mongoc_bulk_operation_t *b, const char *what, char *err,
 
                 if (code != 11000) {
                     rc = -1;
+
+                } else if (dup && bson_iter_recurse(&child, &e)
+                           && bson_iter_find(&e, "index"))
+                {
+                    dup[bson_iter_as_int64(&e)] = 1;
                 }
             }
         }
@@ -257,7 +266,7 @@ aw_links_insert(aw_store_t *s, aw_link_t *links, size_t n, char *err,
         bson_destroy(doc);
     }
 
-    return aw_bulk_run(b, "analytics_links", err, errlen);
+    return aw_bulk_run(b, NULL, "analytics_links", err, errlen);
 }
 
 
@@ -345,8 +354,8 @@ aw_links_get(aw_store_t *s, aw_link_t *links, size_t n, char *err,
 
 
 int
-aw_facts_insert(aw_store_t *s, bson_t **docs, size_t n, char *err,
-    size_t errlen)
+aw_facts_insert(aw_store_t *s, bson_t **docs, size_t n, unsigned char *dup,
+    char *err, size_t errlen)
 {
     size_t                    i;
     bson_t                   *opts;
@@ -364,7 +373,7 @@ aw_facts_insert(aw_store_t *s, bson_t **docs, size_t n, char *err,
         mongoc_bulk_operation_insert(b, docs[i]);
     }
 
-    return aw_bulk_run(b, "analytics_facts", err, errlen);
+    return aw_bulk_run(b, dup, "analytics_facts", err, errlen);
 }
 
 

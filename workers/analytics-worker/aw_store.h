@@ -32,8 +32,8 @@ int aw_links_insert(aw_store_t *s, aw_link_t *links, size_t n, char *err,
     size_t errlen);
 int aw_links_get(aw_store_t *s, aw_link_t *links, size_t n, char *err,
     size_t errlen);
-int aw_facts_insert(aw_store_t *s, bson_t **docs, size_t n, char *err,
-    size_t errlen);
+int aw_facts_insert(aw_store_t *s, bson_t **docs, size_t n,
+    unsigned char *dup, char *err, size_t errlen);
 int aw_facts_load(aw_store_t *s, char (*keys)[64], size_t nkeys,
     aw_fact_t **facts, size_t *n, char *err, size_t errlen);
 void aw_facts_free(aw_fact_t *facts, size_t n);

@@ -15,7 +15,7 @@
 
 #define FW_TOPICS    32
 #define FW_LAGS      512
-#define FW_COUNTERS  64
+#define FW_COUNTERS  512
 #define FW_BUCKETS   12
 
 
