@@ -659,8 +659,13 @@ ngx_feira_svc_send_problem(ngx_http_request_t *r, ngx_feira_svc_job_t *job)
                                       job->errs.n ? &job->errs : NULL);
     }
 
-    /* an illegal transition says where the request stands */
-    extra = json_pack("{s:s}", "current_status", job->current);
+    /*
+     * An illegal transition says where the request stands: "status" is
+     * the HTTP status in a problem (RFC 9457), so the request's own is
+     * "current_status", and "request": {"id", "status"}
+     */
+    extra = json_pack("{s:s, s:{s:s, s:s}}", "current_status", job->current,
+                      "request", "id", job->id, "status", job->current);
     if (extra == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

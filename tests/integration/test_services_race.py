@@ -10,7 +10,7 @@ from feira import request, wait_for
 from requestutil import claims, client, db, events_of, new_category, \
     new_request, provider
 
-PROVIDERS = 8
+PROVIDERS = 10
 ROUNDS = 20
 
 
@@ -50,6 +50,7 @@ def test_concurrent_accepts_have_exactly_one_winner(nginx_factory):
             if i != w:
                 assert s == 409, (s, body)
                 assert body["current_status"] == "accepted"
+                assert body["request"] == {"id": rid, "status": "accepted"}
 
         doc = db().requests.find_one({"_id": ObjectId(rid)})
         assert doc["status"] == "accepted"
