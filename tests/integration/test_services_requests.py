@@ -382,3 +382,34 @@ def test_scheduled_request_keeps_its_time(nginx):
     assert created["scheduled_at"] == when.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert created["location"] == {"lat": 1.5, "lng": 2.5,
                                    "address": "Rua A, 1"}
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/requests?status=%7B%22%24ne%22%3Anull%7D",
+    "/v1/requests?role=admin",
+    "/v1/requests?role=%24ne",
+    "/v1/requests?limit=0",
+    "/v1/requests?limit=101",
+    "/v1/requests?cursor=%7B%7D",
+    "/v1/offerings?provider=%7B%22%24ne%22%3Anull%7D",
+    "/v1/offerings?category=%7B%22%24gt%22%3A%22%22%7D",
+])
+def test_operator_injection_in_queries_is_400(nginx, path):
+    c = client(nginx)
+    r = nginx.get(path, token=c["token"])
+    body = assert_problem(r, 400)
+    assert body["errors"], body
+
+
+def test_unknown_or_hostile_request_ids_are_404(nginx):
+    c = client(nginx)
+    # a PHP-style operator name is just an unknown argument: no filter, and
+    # still only the caller's own requests
+    r = nginx.get("/v1/requests?status[$ne]=x&client_id[$ne]=y",
+                  token=c["token"])
+    assert r.status == 200 and r.json()["items"] == []
+    for rid in ("%7B%22%24ne%22%3Anull%7D", "0" * 24, "zz", "a" * 200):
+        assert_problem(nginx.get(f"/v1/requests/{rid}", token=c["token"]),
+                       404)
+        assert_problem(nginx.post(f"/v1/requests/{rid}/accept",
+                                  token=c["token"]), 404)
