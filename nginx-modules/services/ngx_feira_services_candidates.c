@@ -2,17 +2,19 @@
  * Matching: the providers of a category near a point (GEOSEARCH
  * WITHCOORD on feira_realtime's feira:geo:<category>), then, pipelined,
  * their last sign of life (ZMSCORE feira:seen), offline flag (SMISMEMBER
- * feira:offline), offering profile (HMGET feira:offer:<category>) and
- * offer counters (HMGET feira:offers).  The eligible ones get their
- * rating_avg from MongoDB (users, in the thread pool), then the score of
- * ngx_feira_services_matching.c ranks them.
+ * feira:offline), offering profile (HMGET feira:offer:<category>), offer
+ * counters (HMGET feira:offers) and cached ratings (HMGET feira:rating).
+ * The eligible ones whose cached rating is missing or older than
+ * feira_services_rating_ttl get their users.rating_avg from MongoDB (in
+ * the thread pool; the cache is refreshed), then the score of
+ * ngx_feira_services_score.c ranks them.
  */
 
 #include "ngx_http_feira_services_module.h"
 
 
 #define NGX_FEIRA_SVC_GEO_LAT_MAX  85.05112878   /* what Redis GEO holds */
-#define NGX_FEIRA_SVC_PIPELINE     4
+#define NGX_FEIRA_SVC_PIPELINE     5
 
 
 typedef struct ngx_feira_svc_cand_s  ngx_feira_svc_cand_t;
@@ -37,12 +39,15 @@ struct ngx_feira_svc_cand_s {
     ngx_feira_profile_t          *profiles;
     u_char                       *valid;
     double                       *rating;
+    int64_t                      *rating_at;   /* unix s, -1: none */
     int64_t                      *received;
     int64_t                      *accepted;
 
     ngx_uint_t                   *eligible;    /* indexes */
     double                       *distance;
     ngx_uint_t                    neligible;
+    ngx_uint_t                   *need;        /* ratings to read */
+    ngx_uint_t                    nneed;
     ngx_uint_t                    db_failed;
 
     int64_t                       month;       /* YYYYMM, now */
@@ -66,7 +71,8 @@ enum {
     NGX_FEIRA_SVC_CMD_SEEN = 0,
     NGX_FEIRA_SVC_CMD_OFFLINE,
     NGX_FEIRA_SVC_CMD_OFFER,
-    NGX_FEIRA_SVC_CMD_OFFERS
+    NGX_FEIRA_SVC_CMD_OFFERS,
+    NGX_FEIRA_SVC_CMD_RATING
 };
 
 
@@ -78,6 +84,7 @@ static void ngx_feira_svc_details_reply(redisAsyncContext *ac, void *reply,
 static void ngx_feira_svc_filter(ngx_feira_svc_cand_t *ctx);
 static void ngx_feira_svc_ratings_job(void *data);
 static void ngx_feira_svc_ratings_done(ngx_http_request_t *r, void *data);
+static void ngx_feira_svc_ratings_cache(ngx_feira_svc_cand_t *ctx);
 static void ngx_feira_svc_rank(ngx_feira_svc_cand_t *ctx);
 static void ngx_feira_svc_match_end(ngx_feira_svc_cand_t *ctx,
     ngx_int_t rc, ngx_feira_svc_match_t *items, ngx_uint_t n);
@@ -202,6 +209,8 @@ ngx_feira_svc_geo_reply(redisAsyncContext *ac, void *reply, void *privdata)
     ctx->profiles = ngx_palloc(r->pool, n * sizeof(ngx_feira_profile_t));
     ctx->valid = ngx_pcalloc(r->pool, n);
     ctx->rating = ngx_pcalloc(r->pool, n * sizeof(double));
+    ctx->rating_at = ngx_palloc(r->pool, n * sizeof(int64_t));
+    ctx->need = ngx_palloc(r->pool, n * sizeof(ngx_uint_t));
     ctx->received = ngx_pcalloc(r->pool, n * sizeof(int64_t));
     ctx->accepted = ngx_pcalloc(r->pool, n * sizeof(int64_t));
 
@@ -209,7 +218,8 @@ ngx_feira_svc_geo_reply(redisAsyncContext *ac, void *reply, void *privdata)
         || ctx->seen == NULL || ctx->profiles == NULL || ctx->valid == NULL
         || ctx->offline == NULL || ctx->eligible == NULL
         || ctx->distance == NULL
-        || ctx->rating == NULL || ctx->received == NULL
+        || ctx->rating == NULL || ctx->rating_at == NULL
+        || ctx->need == NULL || ctx->received == NULL
         || ctx->accepted == NULL)
     {
         ngx_feira_svc_match_end(ctx, NGX_ERROR, NULL, 0);
@@ -241,6 +251,7 @@ ngx_feira_svc_geo_reply(redisAsyncContext *ac, void *reply, void *privdata)
         ctx->lng[ctx->n] = strtod(pos->element[0]->str, NULL);
         ctx->lat[ctx->n] = strtod(pos->element[1]->str, NULL);
         ctx->seen[ctx->n] = -1;
+        ctx->rating_at[ctx->n] = -1;
         ctx->n++;
     }
 
@@ -270,11 +281,11 @@ ngx_feira_svc_details(ngx_feira_svc_cand_t *ctx)
                                 + NGX_FEIRA_SVC_SLUG_LEN];
 
     static const char    *cmds[NGX_FEIRA_SVC_PIPELINE] = {
-        "ZMSCORE", "SMISMEMBER", "HMGET", "HMGET"
+        "ZMSCORE", "SMISMEMBER", "HMGET", "HMGET", "HMGET"
     };
     static const char    *keys[NGX_FEIRA_SVC_PIPELINE] = {
         NGX_FEIRA_PRESENCE_SEEN, NGX_FEIRA_PRESENCE_OFFLINE, NULL,
-        NGX_FEIRA_SVC_KEY_OFFERS
+        NGX_FEIRA_SVC_KEY_OFFERS, NGX_FEIRA_SVC_KEY_RATING
     };
 
     r = ctx->request;
@@ -371,6 +382,18 @@ ngx_feira_svc_details_reply(redisAsyncContext *ac, void *reply,
             ctx->seen[i] = strtoll(e->str, NULL, 10);
             break;
 
+        case NGX_FEIRA_SVC_CMD_RATING:
+            /* "<rating_avg> <unix s read>" */
+            if (sscanf(e->str, "%lf %" SCNd64, &ctx->rating[i],
+                       &ctx->rating_at[i])
+                != 2)
+            {
+                ctx->rating[i] = 0.0;
+                ctx->rating_at[i] = -1;
+            }
+
+            break;
+
         case NGX_FEIRA_SVC_CMD_OFFER:
             ctx->valid[i] = (ngx_feira_profile_parse(e->str, e->len,
                                                      &ctx->profiles[i])
@@ -406,11 +429,12 @@ static void
 ngx_feira_svc_filter(ngx_feira_svc_cand_t *ctx)
 {
     double      d;
-    int64_t     cutoff;
+    int64_t     cutoff, stale;
     ngx_uint_t  i;
 
     /* silent longer than the presence window, or switched off: out */
     cutoff = ngx_feira_now_ms() - (int64_t) ctx->smcf->presence_ttl * 1000;
+    stale = (int64_t) ngx_time() - (int64_t) ctx->smcf->rating_ttl;
 
     for (i = 0; i < ctx->n; i++) {
         if (ctx->seen[i] < cutoff || ctx->offline[i] || !ctx->valid[i]) {
@@ -426,10 +450,21 @@ ngx_feira_svc_filter(ngx_feira_svc_cand_t *ctx)
 
         ctx->distance[i] = d;
         ctx->eligible[ctx->neligible++] = i;
+
+        if (ctx->smcf->rating_ttl == 0 || ctx->rating_at[i] < 0
+            || ctx->rating_at[i] <= stale)
+        {
+            ctx->need[ctx->nneed++] = i;
+        }
     }
 
     if (ctx->neligible == 0) {
         ngx_feira_svc_match_end(ctx, NGX_OK, NULL, 0);
+        return;
+    }
+
+    if (ctx->nneed == 0) {
+        ngx_feira_svc_rank(ctx);
         return;
     }
 
@@ -442,7 +477,7 @@ ngx_feira_svc_filter(ngx_feira_svc_cand_t *ctx)
 }
 
 
-/* a job: users.rating_avg (kept by feira_users) of the eligible ones */
+/* a job: users.rating_avg (kept by feira_users) of those not cached */
 
 static void
 ngx_feira_svc_ratings_job(void *data)
@@ -473,8 +508,9 @@ ngx_feira_svc_ratings_job(void *data)
     BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &in);
     BSON_APPEND_ARRAY_BEGIN(&in, "$in", &list);
 
-    for (k = 0; k < ctx->neligible; k++) {
-        bson_oid_init_from_string(&oid, ctx->ids[ctx->eligible[k]]);
+    for (k = 0; k < ctx->nneed; k++) {
+        ctx->rating[ctx->need[k]] = 0.0;
+        bson_oid_init_from_string(&oid, ctx->ids[ctx->need[k]]);
         (void) snprintf(key, sizeof(key), "%lu", (unsigned long) k);
         BSON_APPEND_OID(&list, key, &oid);
     }
@@ -495,8 +531,8 @@ ngx_feira_svc_ratings_job(void *data)
 
         bson_oid_to_string(bson_iter_oid(&it), hex);
 
-        for (k = 0; k < ctx->neligible; k++) {
-            i = ctx->eligible[k];
+        for (k = 0; k < ctx->nneed; k++) {
+            i = ctx->need[k];
 
             if (ngx_strcmp(ctx->ids[i], hex) == 0) {
                 ctx->rating[i] = ngx_feira_svc_bson_double(doc, "rating_avg");
@@ -530,7 +566,53 @@ ngx_feira_svc_ratings_done(ngx_http_request_t *r, void *data)
         return;
     }
 
+    ngx_feira_svc_ratings_cache(ctx);
     ngx_feira_svc_rank(ctx);
+}
+
+
+/* the ratings just read, for the next rankings: fire and forget */
+
+static void
+ngx_feira_svc_ratings_cache(ngx_feira_svc_cand_t *ctx)
+{
+    char        *values;
+    size_t      *argvlen;
+    ngx_uint_t   k, i, argc;
+    const char **argv;
+
+    if (ctx->smcf->rating_ttl == 0) {
+        return;
+    }
+
+    argv = ngx_palloc(ctx->request->pool,
+                      (2 + 2 * ctx->nneed) * sizeof(char *));
+    argvlen = ngx_palloc(ctx->request->pool,
+                         (2 + 2 * ctx->nneed) * sizeof(size_t));
+    values = ngx_pnalloc(ctx->request->pool, ctx->nneed * 48);
+
+    if (argv == NULL || argvlen == NULL || values == NULL) {
+        return;
+    }
+
+    argv[0] = "HSET";
+    argvlen[0] = 4;
+    argv[1] = NGX_FEIRA_SVC_KEY_RATING;
+    argvlen[1] = sizeof(NGX_FEIRA_SVC_KEY_RATING) - 1;
+    argc = 2;
+
+    for (k = 0; k < ctx->nneed; k++) {
+        i = ctx->need[k];
+
+        argv[argc] = ctx->ids[i];
+        argvlen[argc++] = 24;
+        argv[argc] = values + k * 48;
+        argvlen[argc++] = snprintf(values + k * 48, 48, "%.4f %" PRId64,
+                                   ctx->rating[i], (int64_t) ngx_time());
+    }
+
+    (void) ngx_feira_redis_commandargv(ngx_feira_redis_main(), NULL, NULL,
+                                       (int) argc, argv, argvlen);
 }
 
 

@@ -83,6 +83,13 @@ static ngx_command_t  ngx_http_feira_services_commands[] = {
       offsetof(ngx_http_feira_services_main_conf_t, max_radius),
       NULL },
 
+    { ngx_string("feira_services_rating_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_feira_services_main_conf_t, rating_ttl),
+      NULL },
+
     { ngx_string("feira_services_match_candidates"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -147,6 +154,7 @@ ngx_http_feira_services_create_main_conf(ngx_conf_t *cf)
 
     smcf->presence_ttl = NGX_CONF_UNSET;
     smcf->request_ttl = NGX_CONF_UNSET;
+    smcf->rating_ttl = NGX_CONF_UNSET;
     smcf->relay_after = NGX_CONF_UNSET;
     smcf->sweep_interval = NGX_CONF_UNSET_MSEC;
     smcf->offer_top = NGX_CONF_UNSET_UINT;
@@ -166,6 +174,7 @@ ngx_http_feira_services_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(smcf->presence_ttl, 60);
     ngx_conf_init_value(smcf->request_ttl, 3600);
+    ngx_conf_init_value(smcf->rating_ttl, 60);
     ngx_conf_init_value(smcf->relay_after, 30);
     ngx_conf_init_msec_value(smcf->sweep_interval, 10000);
     ngx_conf_init_uint_value(smcf->offer_top, 5);

@@ -31,6 +31,7 @@
  */
 #define NGX_FEIRA_SVC_KEY_OFFER      "feira:offer:"      /* + category */
 #define NGX_FEIRA_SVC_KEY_OFFERS     "feira:offers"
+#define NGX_FEIRA_SVC_KEY_RATING     "feira:rating"
 
 /* ngx_feira_svc_count_offers() */
 #define NGX_FEIRA_SVC_OFFERED        "r"
@@ -47,6 +48,7 @@
 typedef struct {
     time_t                       presence_ttl;    /* online window */
     time_t                       request_ttl;
+    time_t                       rating_ttl;      /* 0: always MongoDB */
     time_t                       relay_after;
     ngx_msec_t                   sweep_interval;
     ngx_uint_t                   offer_top;

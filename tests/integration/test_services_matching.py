@@ -166,3 +166,25 @@ def test_a_silent_provider_drops_out(nginx_factory):
     # a new position (feira_realtime's handler) brings it back
     location(n, p, lat, lng, wait=True)
     assert matched() == [p["id"]]
+
+
+def test_a_new_rating_counts_after_the_rating_ttl(nginx_factory):
+    from requestutil import db
+    from bson import ObjectId
+    n = nginx_factory(directives={"feira_services_rating_ttl": "1s"})
+    wait_for(lambda: n.get("/readyz").status == 200, timeout=60)
+    cat = new_category(n)
+    a = provider(n, cat, *move(*HOME, north_km=1), rating=2.0)
+    b = provider(n, cat, *move(*HOME, north_km=1.2), rating=4.0)
+    c = client(n)
+    rid = new_request(n, c, cat, *HOME)["id"]
+
+    def ranked():
+        r = n.get(f"/v1/requests/{rid}/matches", token=c["token"])
+        return [(x["provider_id"], x["rating_avg"]) for x in r.json()["items"]]
+
+    assert ranked() == [(b["id"], 4.0), (a["id"], 2.0)]
+    db().users.update_one({"_id": ObjectId(a["id"])},
+                          {"$set": {"rating_avg": 5.0}})
+    wait_for(lambda: ranked() == [(a["id"], 5.0), (b["id"], 4.0)],
+             timeout=10, what="the new rating in the ranking")
