@@ -150,9 +150,9 @@ def seed(env, base, key):
                  "availability": WEEK, "service_radius_km": 15}
         for method, path, b, want in [
                 ("POST", "/v1/offerings", offer, 201),
-                ("PUT", "/v1/providers/me/status", {"online": True}, 200),
                 ("PUT", "/v1/providers/me/location",
-                 {"lat": lat, "lng": lng}, 200)]:
+                 {"lat": lat, "lng": lng}, 204),
+                ("PUT", "/v1/providers/me/status", {"online": True}, 200)]:
             st, res = call(base, method, path, t, b)
             assert st == want, (path, st, res)
 
@@ -171,16 +171,27 @@ def seed(env, base, key):
     return req["id"], ctoken
 
 
-def start_peer(env, port, source, secret_file):
-    if not os.path.isdir(os.path.join(PEER, "node_modules")):
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PEER,
+def peer_dir():
+    """The peer runs from build/ with its packages installed there at
+    bench time (npm ci from the committed lock file), never committed."""
+    d = os.path.join(ROOT, "build", "bench-peer-services")
+    os.makedirs(d, exist_ok=True)
+    for name in ("package.json", "package-lock.json", "server.js"):
+        shutil.copyfile(os.path.join(PEER, name), os.path.join(d, name))
+    if not os.path.isdir(os.path.join(d, "node_modules")):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=d,
                        check=True)
+    return d
+
+
+def start_peer(env, port, source, secret_file):
+    d = peer_dir()
     penv = dict(os.environ, PORT=str(port), MONGO_URI=env["MONGO_URI"],
                 REDIS_URL=f"redis://{env['REDIS_ADDR']}",
                 JWT_SECRET_FILE=secret_file, MATCH_SOURCE=source,
                 PRESENCE_TTL="3600")
     p = subprocess.Popen(["taskset", "-c", "0", "node", "server.js"],
-                         cwd=PEER, env=penv)
+                         cwd=d, env=penv)
     wait_port(port)
     return p
 

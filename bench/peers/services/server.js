@@ -7,7 +7,10 @@
 // exp, iss, aud), the caller's right to the request, and the ranking of
 // docs/matching.md.  MATCH_SOURCE picks where offerings and ratings come
 // from: "mongo" (the typical way: offerings and users queried with $in)
-// or "redis" (the module's own data path: the Redis mirror).
+// or "redis" (the module's own data path: the offering mirror and the
+// rating cache in Redis).  Presence is feira_realtime's: positions in
+// feira:geo:<category>, signs of life in feira:seen (unix ms), and
+// feira:offline.
 //
 // env: PORT, MONGO_URI, REDIS_URL, JWT_SECRET_FILE, MATCH_SOURCE,
 // PRESENCE_TTL (seconds, as feira_services_presence_ttl)
@@ -23,7 +26,7 @@ const { createClient } = require('redis');
 const PORT = Number(process.env.PORT || 3000);
 const SOURCE = process.env.MATCH_SOURCE || 'mongo';
 const SECRET = fs.readFileSync(process.env.JWT_SECRET_FILE).toString().trim();
-const PRESENCE_TTL = Number(process.env.PRESENCE_TTL || 120);
+const PRESENCE_TTL = Number(process.env.PRESENCE_TTL || 60);
 const MAX_RADIUS_KM = 100;
 const CANDIDATES = 2000;
 const HEX = /^[0-9a-f]{24}$/;
@@ -219,23 +222,28 @@ async function main() {
       const geo = await redis.sendCommand([
         'GEOSEARCH', `feira:geo:${rq.category}`, 'FROMLONLAT',
         String(rq.location.lng), String(lat), 'BYRADIUS',
-        String(MAX_RADIUS_KM), 'km', 'ASC', 'COUNT', String(CANDIDATES)]);
+        String(MAX_RADIUS_KM), 'km', 'ASC', 'COUNT', String(CANDIDATES),
+        'WITHCOORD']);
       if (geo.length === 0) return res.json({ items: [] });
 
-      const ids = geo;
-      const [pos, counters] = await Promise.all([
-        redis.sendCommand(['HMGET', 'feira:pos', ...ids]),
+      const ids = geo.map((g) => g[0]);
+      const pos = geo.map((g) => [Number(g[1][0]), Number(g[1][1])]);
+      const [seen, offline, counters] = await Promise.all([
+        redis.sendCommand(['ZMSCORE', 'feira:seen', ...ids]),
+        redis.sendCommand(['SMISMEMBER', 'feira:offline', ...ids]),
         redis.sendCommand(['HMGET', 'feira:offers', ...ids]),
       ]);
 
       const offers = new Map();
       const ratings = new Map();
       if (SOURCE === 'redis') {
-        const profiles = await redis.sendCommand(
-          ['HMGET', `feira:offer:${rq.category}`, ...ids]);
+        const [profiles, cached] = await Promise.all([
+          redis.sendCommand(['HMGET', `feira:offer:${rq.category}`, ...ids]),
+          redis.sendCommand(['HMGET', 'feira:rating', ...ids]),
+        ]);
         ids.forEach((id, i) => {
           if (profiles[i]) offers.set(id, parseProfile(profiles[i]));
-          if (pos[i]) ratings.set(id, Number(pos[i].split(' ')[3]));
+          if (cached[i]) ratings.set(id, Number(cached[i].split(' ')[0]));
         });
       } else {
         const oids = ids.map((id) => new ObjectId(id));
@@ -260,13 +268,15 @@ async function main() {
       }
 
       const [mNow, mPrev] = months();
-      const cutoff = Math.floor(Date.now() / 1000) - PRESENCE_TTL;
+      const cutoff = Date.now() - PRESENCE_TTL * 1000;
       const ranked = [];
       ids.forEach((id, i) => {
         const offer = offers.get(id);
-        if (!offer || !pos[i]) return;
-        const [plng, plat, seen] = pos[i].split(' ').map(Number);
-        if (seen < cutoff) return;
+        if (!offer || seen[i] === null || Number(seen[i]) < cutoff
+            || Number(offline[i]) === 1) {
+          return;
+        }
+        const [plng, plat] = pos[i];
         const d = haversine(rq.location.lat, rq.location.lng, plat, plng);
         if (d > offer.radius || !covers(offer.windows, rq.scheduled_at)) {
           return;
