@@ -4,9 +4,10 @@
  * their last sign of life (ZMSCORE feira:seen), offline flag (SMISMEMBER
  * feira:offline), offering profile (HMGET feira:offer:<category>), offer
  * counters (HMGET feira:offers) and cached ratings (HMGET feira:rating).
- * The eligible ones whose cached rating is missing or older than
- * feira_services_rating_ttl get their users.rating_avg from MongoDB (in
- * the thread pool; the cache is refreshed), then the score of
+ * The eligible ones without a cached rating get their users.rating_avg
+ * from MongoDB (in the thread pool) before the ranking; cached ratings
+ * older than feira_services_rating_ttl are used and refreshed aside, by
+ * one job per worker at a time.  Then the score of
  * ngx_feira_services_score.c ranks them.
  */
 
@@ -18,6 +19,15 @@
 
 
 typedef struct ngx_feira_svc_cand_s  ngx_feira_svc_cand_t;
+
+
+/* ratings to read from users, and what was read */
+typedef struct {
+    ngx_uint_t                    n;
+    char                        (*ids)[25];
+    double                       *rating;
+    ngx_uint_t                    failed;
+} ngx_feira_svc_ratings_t;
 
 typedef struct {
     ngx_feira_svc_cand_t         *ctx;
@@ -48,6 +58,7 @@ struct ngx_feira_svc_cand_s {
     ngx_uint_t                    neligible;
     ngx_uint_t                   *need;        /* ratings to read */
     ngx_uint_t                    nneed;
+    ngx_feira_svc_ratings_t       read;
     ngx_uint_t                    db_failed;
 
     int64_t                       month;       /* YYYYMM, now */
@@ -82,14 +93,23 @@ static ngx_int_t ngx_feira_svc_details(ngx_feira_svc_cand_t *ctx);
 static void ngx_feira_svc_details_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_feira_svc_filter(ngx_feira_svc_cand_t *ctx);
+static void ngx_feira_svc_refresh(ngx_feira_svc_cand_t *ctx, int64_t stale,
+    ngx_uint_t nstale);
+static void ngx_feira_svc_refresh_job(void *data);
+static void ngx_feira_svc_refresh_done(ngx_http_request_t *r, void *data);
 static void ngx_feira_svc_ratings_job(void *data);
 static void ngx_feira_svc_ratings_done(ngx_http_request_t *r, void *data);
-static void ngx_feira_svc_ratings_cache(ngx_feira_svc_cand_t *ctx);
+static void ngx_feira_svc_ratings_read(ngx_feira_svc_ratings_t *rt);
+static void ngx_feira_svc_ratings_store(ngx_feira_svc_ratings_t *rt);
 static void ngx_feira_svc_rank(ngx_feira_svc_cand_t *ctx);
 static void ngx_feira_svc_match_end(ngx_feira_svc_cand_t *ctx,
     ngx_int_t rc, ngx_feira_svc_match_t *items, ngx_uint_t n);
 static int ngx_libc_cdecl ngx_feira_svc_ranked_cmp(const void *one,
     const void *two);
+
+
+/* one refresh of stale ratings at a time, per worker */
+static ngx_uint_t  ngx_feira_svc_refreshing;
 
 
 /*
@@ -430,11 +450,12 @@ ngx_feira_svc_filter(ngx_feira_svc_cand_t *ctx)
 {
     double      d;
     int64_t     cutoff, stale;
-    ngx_uint_t  i;
+    ngx_uint_t  i, k, nstale;
 
     /* silent longer than the presence window, or switched off: out */
     cutoff = ngx_feira_now_ms() - (int64_t) ctx->smcf->presence_ttl * 1000;
     stale = (int64_t) ngx_time() - (int64_t) ctx->smcf->rating_ttl;
+    nstale = 0;
 
     for (i = 0; i < ctx->n; i++) {
         if (ctx->seen[i] < cutoff || ctx->offline[i] || !ctx->valid[i]) {
@@ -451,10 +472,13 @@ ngx_feira_svc_filter(ngx_feira_svc_cand_t *ctx)
         ctx->distance[i] = d;
         ctx->eligible[ctx->neligible++] = i;
 
-        if (ctx->smcf->rating_ttl == 0 || ctx->rating_at[i] < 0
-            || ctx->rating_at[i] <= stale)
-        {
+        /* none cached: read now; cached but old: used, refreshed aside */
+
+        if (ctx->smcf->rating_ttl == 0 || ctx->rating_at[i] < 0) {
             ctx->need[ctx->nneed++] = i;
+
+        } else if (ctx->rating_at[i] <= stale) {
+            nstale++;
         }
     }
 
@@ -463,9 +487,27 @@ ngx_feira_svc_filter(ngx_feira_svc_cand_t *ctx)
         return;
     }
 
+    if (nstale) {
+        ngx_feira_svc_refresh(ctx, stale, nstale);
+    }
+
     if (ctx->nneed == 0) {
         ngx_feira_svc_rank(ctx);
         return;
+    }
+
+    ctx->read.n = ctx->nneed;
+    ctx->read.ids = ngx_palloc(ctx->request->pool, ctx->nneed * 25);
+    ctx->read.rating = ngx_pcalloc(ctx->request->pool,
+                                   ctx->nneed * sizeof(double));
+
+    if (ctx->read.ids == NULL || ctx->read.rating == NULL) {
+        ngx_feira_svc_match_end(ctx, NGX_ERROR, NULL, 0);
+        return;
+    }
+
+    for (k = 0; k < ctx->nneed; k++) {
+        ngx_memcpy(ctx->read.ids[k], ctx->ids[ctx->need[k]], 25);
     }
 
     if (ngx_feira_thread_post(ctx->request, ngx_feira_svc_ratings_job,
@@ -477,17 +519,120 @@ ngx_feira_svc_filter(ngx_feira_svc_cand_t *ctx)
 }
 
 
-/* a job: users.rating_avg (kept by feira_users) of those not cached */
+/*
+ * Stale cached ratings are refreshed by one job at a time per worker,
+ * outside any request: concurrent rankings do not all scan users at once
+ * when the cache ages.
+ */
+
+static void
+ngx_feira_svc_refresh(ngx_feira_svc_cand_t *ctx, int64_t stale,
+    ngx_uint_t nstale)
+{
+    u_char                   *p;
+    ngx_uint_t                i, k;
+    ngx_feira_svc_ratings_t  *rt;
+
+    if (ngx_feira_svc_refreshing) {
+        return;
+    }
+
+    p = ngx_alloc(sizeof(ngx_feira_svc_ratings_t)
+                  + nstale * (25 + sizeof(double)), ngx_cycle->log);
+    if (p == NULL) {
+        return;
+    }
+
+    rt = (ngx_feira_svc_ratings_t *) p;
+    rt->rating = (double *) (p + sizeof(ngx_feira_svc_ratings_t));
+    rt->ids = (char (*)[25]) (p + sizeof(ngx_feira_svc_ratings_t)
+                              + nstale * sizeof(double));
+    rt->n = 0;
+    rt->failed = 0;
+
+    for (k = 0; k < ctx->neligible && rt->n < nstale; k++) {
+        i = ctx->eligible[k];
+
+        if (ctx->rating_at[i] >= 0 && ctx->rating_at[i] <= stale) {
+            ngx_memcpy(rt->ids[rt->n], ctx->ids[i], 25);
+            rt->rating[rt->n] = 0.0;
+            rt->n++;
+        }
+    }
+
+    if (ngx_feira_thread_post_cycle((ngx_cycle_t *) ngx_cycle,
+                                    ngx_feira_svc_refresh_job,
+                                    ngx_feira_svc_refresh_done, rt)
+        != NGX_OK)
+    {
+        ngx_free(rt);
+        return;
+    }
+
+    ngx_feira_svc_refreshing = 1;
+}
+
+
+static void
+ngx_feira_svc_refresh_job(void *data)
+{
+    ngx_feira_svc_ratings_read(data);
+}
+
+
+static void
+ngx_feira_svc_refresh_done(ngx_http_request_t *r, void *data)
+{
+    ngx_feira_svc_ratings_t  *rt = data;
+
+    if (!rt->failed) {
+        ngx_feira_svc_ratings_store(rt);
+    }
+
+    ngx_free(rt);
+    ngx_feira_svc_refreshing = 0;
+}
+
 
 static void
 ngx_feira_svc_ratings_job(void *data)
 {
     ngx_feira_svc_cand_t  *ctx = data;
 
+    ngx_feira_svc_ratings_read(&ctx->read);
+}
+
+
+static void
+ngx_feira_svc_ratings_done(ngx_http_request_t *r, void *data)
+{
+    ngx_feira_svc_cand_t  *ctx = data;
+
+    ngx_uint_t  k;
+
+    if (ctx->read.failed) {
+        ngx_feira_svc_match_end(ctx, NGX_ERROR, NULL, 0);
+        return;
+    }
+
+    for (k = 0; k < ctx->nneed; k++) {
+        ctx->rating[ctx->need[k]] = ctx->read.rating[k];
+    }
+
+    ngx_feira_svc_ratings_store(&ctx->read);
+    ngx_feira_svc_rank(ctx);
+}
+
+
+/* in a pool thread: users.rating_avg (kept by feira_users) of rt->ids */
+
+static void
+ngx_feira_svc_ratings_read(ngx_feira_svc_ratings_t *rt)
+{
     bson_t               *filter, *opts, in, list;
     bson_iter_t           it;
     bson_oid_t            oid;
-    ngx_uint_t            i, k;
+    ngx_uint_t            k;
     bson_error_t          error;
     const bson_t         *doc;
     mongoc_client_t      *client;
@@ -497,7 +642,7 @@ ngx_feira_svc_ratings_job(void *data)
 
     client = ngx_feira_mongo_pop();
     if (client == NULL) {
-        ctx->db_failed = 1;
+        rt->failed = 1;
         return;
     }
 
@@ -508,9 +653,9 @@ ngx_feira_svc_ratings_job(void *data)
     BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &in);
     BSON_APPEND_ARRAY_BEGIN(&in, "$in", &list);
 
-    for (k = 0; k < ctx->nneed; k++) {
-        ctx->rating[ctx->need[k]] = 0.0;
-        bson_oid_init_from_string(&oid, ctx->ids[ctx->need[k]]);
+    for (k = 0; k < rt->n; k++) {
+        rt->rating[k] = 0.0;
+        bson_oid_init_from_string(&oid, rt->ids[k]);
         (void) snprintf(key, sizeof(key), "%lu", (unsigned long) k);
         BSON_APPEND_OID(&list, key, &oid);
     }
@@ -531,11 +676,9 @@ ngx_feira_svc_ratings_job(void *data)
 
         bson_oid_to_string(bson_iter_oid(&it), hex);
 
-        for (k = 0; k < ctx->nneed; k++) {
-            i = ctx->need[k];
-
-            if (ngx_strcmp(ctx->ids[i], hex) == 0) {
-                ctx->rating[i] = ngx_feira_svc_bson_double(doc, "rating_avg");
+        for (k = 0; k < rt->n; k++) {
+            if (ngx_strcmp(rt->ids[k], hex) == 0) {
+                rt->rating[k] = ngx_feira_svc_bson_double(doc, "rating_avg");
                 break;
             }
         }
@@ -545,7 +688,7 @@ ngx_feira_svc_ratings_job(void *data)
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "feira: services: matching ratings: %s",
                       error.message);
-        ctx->db_failed = 1;
+        rt->failed = 1;
     }
 
     mongoc_cursor_destroy(cursor);
@@ -556,43 +699,26 @@ ngx_feira_svc_ratings_job(void *data)
 }
 
 
-static void
-ngx_feira_svc_ratings_done(ngx_http_request_t *r, void *data)
-{
-    ngx_feira_svc_cand_t  *ctx = data;
+/* on the event loop: the ratings just read, for the next rankings */
 
-    if (ctx->db_failed) {
-        ngx_feira_svc_match_end(ctx, NGX_ERROR, NULL, 0);
+static void
+ngx_feira_svc_ratings_store(ngx_feira_svc_ratings_t *rt)
+{
+    char         *values;
+    size_t       *argvlen;
+    ngx_uint_t    k, argc;
+    const char  **argv;
+
+    if (rt->n == 0) {
         return;
     }
 
-    ngx_feira_svc_ratings_cache(ctx);
-    ngx_feira_svc_rank(ctx);
-}
-
-
-/* the ratings just read, for the next rankings: fire and forget */
-
-static void
-ngx_feira_svc_ratings_cache(ngx_feira_svc_cand_t *ctx)
-{
-    char        *values;
-    size_t      *argvlen;
-    ngx_uint_t   k, i, argc;
-    const char **argv;
-
-    if (ctx->smcf->rating_ttl == 0) {
-        return;
-    }
-
-    argv = ngx_palloc(ctx->request->pool,
-                      (2 + 2 * ctx->nneed) * sizeof(char *));
-    argvlen = ngx_palloc(ctx->request->pool,
-                         (2 + 2 * ctx->nneed) * sizeof(size_t));
-    values = ngx_pnalloc(ctx->request->pool, ctx->nneed * 48);
+    argv = ngx_alloc((2 + 2 * rt->n) * sizeof(char *), ngx_cycle->log);
+    argvlen = ngx_alloc((2 + 2 * rt->n) * sizeof(size_t), ngx_cycle->log);
+    values = ngx_alloc(rt->n * 48, ngx_cycle->log);
 
     if (argv == NULL || argvlen == NULL || values == NULL) {
-        return;
+        goto done;
     }
 
     argv[0] = "HSET";
@@ -601,18 +727,23 @@ ngx_feira_svc_ratings_cache(ngx_feira_svc_cand_t *ctx)
     argvlen[1] = sizeof(NGX_FEIRA_SVC_KEY_RATING) - 1;
     argc = 2;
 
-    for (k = 0; k < ctx->nneed; k++) {
-        i = ctx->need[k];
-
-        argv[argc] = ctx->ids[i];
+    for (k = 0; k < rt->n; k++) {
+        argv[argc] = rt->ids[k];
         argvlen[argc++] = 24;
         argv[argc] = values + k * 48;
         argvlen[argc++] = snprintf(values + k * 48, 48, "%.4f %" PRId64,
-                                   ctx->rating[i], (int64_t) ngx_time());
+                                   rt->rating[k], (int64_t) ngx_time());
     }
 
+    /* hiredis has copied the command when this returns */
     (void) ngx_feira_redis_commandargv(ngx_feira_redis_main(), NULL, NULL,
                                        (int) argc, argv, argvlen);
+
+done:
+
+    ngx_free(argv);
+    ngx_free(argvlen);
+    ngx_free(values);
 }
 
 

@@ -1,8 +1,8 @@
 /*
  * Events on feira.requests, keyed by request id, in the envelope of
- * docs/events.md, and on the real-time channel request:<id>.  They are produced after MongoDB holds the change (and
- * the event, in its claim); once the broker has them all, the claim is
- * marked published.
+ * docs/events.md, and on the real-time channel request:<id>.  They are
+ * produced after MongoDB holds the change (and the event, in its claim);
+ * once the broker has them all, the claim is marked published.
  */
 
 #include "ngx_http_feira_services_module.h"
