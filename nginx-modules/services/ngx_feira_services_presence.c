@@ -7,8 +7,6 @@
 #include "ngx_http_feira_services_module.h"
 
 
-
-
 static void ngx_feira_svc_status_body(ngx_http_request_t *r, json_t *body);
 static ngx_int_t ngx_feira_svc_status(ngx_http_request_t *r,
     ngx_int_t online);

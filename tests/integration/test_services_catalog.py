@@ -7,7 +7,7 @@ from bson import ObjectId
 from authutil import register
 from feira import request
 from requestutil import (WEEK, admin_token, db, delete, new_category, offering,
-                     patch, provider, rdb)
+                         patch, provider, rdb)
 
 
 def assert_problem(r, status):

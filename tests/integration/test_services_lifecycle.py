@@ -12,8 +12,8 @@ import re
 import pytest
 
 from feira import wait_for
-from requestutil import (accept, cancel, client, complete,
-                         create_category, create_request, provider, start)
+from requestutil import (accept, cancel, client, complete, create_category,
+                         create_request, provider, start)
 from test_services_requests import assert_problem, state
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")

@@ -9,8 +9,9 @@ import time
 import pytest
 
 from feira import wait_for
-from requestutil import (location, client, events, haversine, move, new_category,
-                     new_request, offer_counts, provider, put, score)
+from requestutil import (client, events, haversine, location, move,
+                         new_category, new_request, offer_counts, provider,
+                         put, score)
 
 HOME = (-23.5505, -46.6333)
 BUDGET = 10000

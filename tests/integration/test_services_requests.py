@@ -11,7 +11,7 @@ from bson import ObjectId
 
 from feira import request, wait_for
 from requestutil import (admin_token, claims, client, db, events, new_category,
-                     new_request, provider)
+                         new_request, provider)
 
 
 def state(rid):
