@@ -8,8 +8,8 @@ import json
 from bson import ObjectId
 
 from feira import service, wait_for
-from requestutil import claims, client, db, events, new_category, new_request, \
-    provider
+from requestutil import (claims, client, db, events, new_category,
+                         new_request, provider)
 
 FAST = {"feira_services_sweep_interval": "300ms",
         "feira_services_relay_after": "1s"}
