@@ -102,7 +102,6 @@ typedef struct {
     /* the Redis mirror, after an offering changed or a provider went on */
     char                         profile[NGX_FEIRA_PROFILE_LEN];
     json_t                      *mirror;        /* {category: profile} */
-    double                       rating;
 
     /* the events to publish, and the claim that records them */
     char                        *events[NGX_FEIRA_SVC_MAX_EVENTS];
@@ -235,7 +234,7 @@ const char *ngx_feira_svc_bson_str(const bson_t *doc, const char *path);
 int ngx_feira_svc_bson_oid(const bson_t *doc, const char *path, char *hex);
 int ngx_feira_svc_bson_value(const bson_t *reply, bson_t *value);
 
-/* ngx_feira_services_sweep.c: presence trim, expiry, outbox relay */
+/* ngx_feira_services_sweep.c: expiry, outbox relay */
 ngx_int_t ngx_feira_svc_sweep_init(ngx_cycle_t *cycle,
     ngx_http_feira_services_main_conf_t *smcf);
 void ngx_feira_svc_sweep_exit(void);
