@@ -48,10 +48,13 @@ def stack(action, *services):
                     "bench", *services], check=True, cwd=ROOT)
 
 
-def wrk(url, seconds=10, connections=64, headers=(), script=None, env=None):
+def wrk(url, seconds=10, connections=64, headers=(), script=None, env=None,
+        timeout=None):
     """Requests per second and p99 latency (ms) of one wrk run on CPU 1."""
     cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}",
            f"-d{seconds}s", "--latency"]
+    if timeout:
+        cmd += ["--timeout", f"{timeout}s"]
     for h in headers:
         cmd += ["-H", h]
     if script:

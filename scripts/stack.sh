@@ -75,7 +75,7 @@ PROPS
     if [ ! -f "$d/data/meta.properties" ]; then
         local id
         id=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22])')
-        "${java[@]}" kafka.tools.StorageTool format -t "$id" \
+        "${java[@]}" kafka.tools.StorageTool format --cluster-id="$id" \
             -c "$d/server.properties" >>"$d/kafka.log" 2>&1 \
             || die "kafka storage format failed, see $d/kafka.log"
     fi

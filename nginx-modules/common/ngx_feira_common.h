@@ -83,6 +83,9 @@ ngx_int_t ngx_feira_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body);
 ngx_int_t ngx_feira_send_problem(ngx_http_request_t *r, ngx_uint_t status,
     const char *detail, ngx_feira_errors_t *errors);
+ngx_int_t ngx_feira_send_problem_ext(ngx_http_request_t *r,
+    ngx_uint_t status, const char *detail, ngx_feira_errors_t *errors,
+    json_t *extra);
 ngx_int_t ngx_feira_send_not_allowed(ngx_http_request_t *r, char *allow);
 char *ngx_feira_problem_page(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
@@ -232,6 +235,7 @@ ngx_int_t ngx_feira_kafka_ping(char *err, size_t len, int timeout_ms);
 #define NGX_FEIRA_PRESENCE_GEO_PREFIX   "feira:geo:"
 #define NGX_FEIRA_PRESENCE_SEEN         "feira:seen"
 #define NGX_FEIRA_PRESENCE_ONLINE       "feira:online"
+#define NGX_FEIRA_PRESENCE_OFFLINE      "feira:offline"
 #define NGX_FEIRA_PRESENCE_CATEGORY_MAX 64
 
 /* rc is NGX_OK with the event's sequence number, or NGX_ERROR */
@@ -269,6 +273,13 @@ ngx_int_t ngx_feira_presence_seen(ngx_str_t *providers, ngx_uint_t n);
 /* users (any role) with an open WebSocket: feira:online; fire and forget */
 ngx_int_t ngx_feira_presence_online(ngx_str_t *users, ngx_uint_t n);
 ngx_int_t ngx_feira_presence_offline(ngx_str_t *user);
+/*
+ * PUT /v1/providers/me/status: online (1) is a sign of life and clears
+ * the offline flag; offline (0) sets it and forgets the last sign of
+ * life; -1 only reads.  The reply is {offline flag, last seen ms or nil}.
+ */
+ngx_int_t ngx_feira_presence_status(ngx_str_t *provider, ngx_int_t online,
+    redisCallbackFn *fn, void *privdata);
 
 int64_t ngx_feira_now_ms(void);
 

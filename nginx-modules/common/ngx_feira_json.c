@@ -92,6 +92,16 @@ ngx_int_t
 ngx_feira_send_problem(ngx_http_request_t *r, ngx_uint_t status,
     const char *detail, ngx_feira_errors_t *errors)
 {
+    return ngx_feira_send_problem_ext(r, status, detail, errors, NULL);
+}
+
+
+/* the same with extension members (RFC 9457, 3.2) taken from "extra" */
+
+ngx_int_t
+ngx_feira_send_problem_ext(ngx_http_request_t *r, ngx_uint_t status,
+    const char *detail, ngx_feira_errors_t *errors, json_t *extra)
+{
     size_t     i;
     json_t    *body, *list, *item;
     ngx_int_t  rc;
@@ -129,6 +139,12 @@ ngx_feira_send_problem(ngx_http_request_t *r, ngx_uint_t status,
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
         }
+    }
+
+    /* the standard members win over extensions of the same name */
+    if (extra != NULL && json_object_update_missing(body, extra) != 0) {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     rc = ngx_feira_send_dump(r, status, body, &ngx_feira_problem_type);
@@ -184,7 +200,8 @@ ngx_feira_send_dump(ngx_http_request_t *r, ngx_uint_t status, json_t *body,
     ngx_int_t     rc;
     ngx_chain_t   out;
 
-    len = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    /* 15 digits: 0.6906, not 0.69059999999999999 */
+    len = json_dumpb(body, NULL, 0, JSON_COMPACT|JSON_REAL_PRECISION(15));
     if (len == 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -194,7 +211,10 @@ ngx_feira_send_dump(ngx_http_request_t *r, ngx_uint_t status, json_t *body,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (json_dumpb(body, (char *) b->pos, len, JSON_COMPACT) != len) {
+    if (json_dumpb(body, (char *) b->pos, len,
+                   JSON_COMPACT|JSON_REAL_PRECISION(15))
+        != len)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -39,6 +39,23 @@ static const char  ngx_feira_rt_replay_lua[] =
     " 'COUNT', ARGV[2])}\n";
 
 
+/*
+ * KEYS[1] feira:seen, KEYS[2] feira:offline; ARGV[1] the provider, ARGV[2]
+ * 1 online, 0 offline, -1 read only; ARGV[3] now (unix ms).
+ */
+
+static const char  ngx_feira_presence_status_lua[] =
+    "if ARGV[2] == '1' then\n"
+    "  redis.call('SREM', KEYS[2], ARGV[1])\n"
+    "  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])\n"
+    "elseif ARGV[2] == '0' then\n"
+    "  redis.call('SADD', KEYS[2], ARGV[1])\n"
+    "  redis.call('ZREM', KEYS[1], ARGV[1])\n"
+    "end\n"
+    "return {redis.call('SISMEMBER', KEYS[2], ARGV[1]),"
+    " redis.call('ZSCORE', KEYS[1], ARGV[1])}\n";
+
+
 typedef struct {
     ngx_feira_rt_publish_pt     handler;
     void                       *data;
@@ -564,6 +581,42 @@ ngx_feira_presence_zadd(const char *key, ngx_str_t *ids, ngx_uint_t n)
     ngx_free(argvlen);
 
     return rc;
+}
+
+
+ngx_int_t
+ngx_feira_presence_status(ngx_str_t *provider, ngx_int_t online,
+    redisCallbackFn *fn, void *privdata)
+{
+    size_t              argvlen[8];
+    const char         *argv[8];
+    ngx_feira_redis_t  *main;
+    u_char              now[NGX_INT64_LEN];
+
+    main = ngx_feira_redis_main();
+
+    if (!ngx_feira_redis_is_up(main)) {
+        return NGX_DECLINED;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_feira_presence_status_lua;
+    argvlen[1] = sizeof(ngx_feira_presence_status_lua) - 1;
+    argv[2] = "2";
+    argvlen[2] = 1;
+    argv[3] = NGX_FEIRA_PRESENCE_SEEN;
+    argvlen[3] = sizeof(NGX_FEIRA_PRESENCE_SEEN) - 1;
+    argv[4] = NGX_FEIRA_PRESENCE_OFFLINE;
+    argvlen[4] = sizeof(NGX_FEIRA_PRESENCE_OFFLINE) - 1;
+    argv[5] = (char *) provider->data;
+    argvlen[5] = provider->len;
+    argv[6] = online > 0 ? "1" : (online == 0 ? "0" : "-1");
+    argvlen[6] = ngx_strlen(argv[6]);
+    argv[7] = (char *) now;
+    argvlen[7] = ngx_sprintf(now, "%L", ngx_feira_now_ms()) - now;
+
+    return ngx_feira_redis_commandargv(main, fn, privdata, 8, argv, argvlen);
 }
 
 
