@@ -134,7 +134,9 @@ start_stripe() {
     mkdir -p "$d"
     if pid_alive "$d/stripe-mock.pid"; then say "stripe-mock: already running"; return; fi
     [ -x "$FEIRA_BIN/stripe-mock" ] || die "stripe-mock is missing: scripts/install-deps.sh stripe-mock"
+    # its HTTPS port too, beside the HTTP one: two stacks never share one
     setsid "$FEIRA_BIN/stripe-mock" -http-addr "127.0.0.1:$STRIPE_PORT" \
+        -https-addr "127.0.0.1:$((STRIPE_PORT + 1))" \
         >>"$d/stripe-mock.log" 2>&1 < /dev/null &
     echo $! > "$d/stripe-mock.pid"
     wait_port 127.0.0.1 "$STRIPE_PORT" 30 || die "stripe-mock did not start, see $d/stripe-mock.log"

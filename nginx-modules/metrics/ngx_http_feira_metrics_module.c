@@ -17,7 +17,12 @@ typedef struct {
 } ngx_http_feira_metrics_loc_conf_t;
 
 
+static ngx_int_t ngx_http_feira_metrics_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_feira_metrics_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_feira_metrics_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_feira_metrics_first_location(
+    ngx_http_request_t *r);
 static void *ngx_http_feira_metrics_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_feira_metrics_init_main_conf(ngx_conf_t *cf,
     void *conf);
@@ -96,7 +101,7 @@ static ngx_command_t  ngx_http_feira_metrics_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_feira_metrics_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_feira_metrics_add_variables,  /* preconfiguration */
     ngx_http_feira_metrics_init,           /* postconfiguration */
 
     ngx_http_feira_metrics_create_main_conf, /* create main configuration */
@@ -518,6 +523,45 @@ ngx_http_feira_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * The location a request was routed to, kept across internal redirects
+ * (error_page, rewrite ... last): a request answered 404 by its own
+ * location and then by the problem page is counted for the first one.
+ * A variable, because r->variables outlives a redirect and r->ctx does
+ * not; only this module reads it.
+ */
+
+static ngx_str_t  ngx_http_feira_metrics_var = ngx_string("feira_metrics_loc");
+static ngx_int_t  ngx_http_feira_metrics_var_index = NGX_ERROR;
+
+
+static ngx_int_t
+ngx_http_feira_metrics_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var;
+
+    var = ngx_http_add_variable(cf, &ngx_http_feira_metrics_var,
+                                NGX_HTTP_VAR_NOHASH);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_feira_metrics_variable;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_feira_metrics_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    v->not_found = 1;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_feira_metrics_init(ngx_conf_t *cf)
 {
@@ -525,6 +569,20 @@ ngx_http_feira_metrics_init(ngx_conf_t *cf)
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    ngx_http_feira_metrics_var_index =
+        ngx_http_get_variable_index(cf, &ngx_http_feira_metrics_var);
+    if (ngx_http_feira_metrics_var_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /* before the rewrite module's handler: "return" runs there */
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_feira_metrics_first_location;
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
     if (h == NULL) {
@@ -534,6 +592,26 @@ ngx_http_feira_metrics_init(ngx_conf_t *cf)
     *h = ngx_http_feira_metrics_log_handler;
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_feira_metrics_first_location(ngx_http_request_t *r)
+{
+    ngx_http_variable_value_t  *v;
+
+    v = &r->variables[ngx_http_feira_metrics_var_index];
+
+    if (!v->valid) {
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = 0;
+        v->len = 0;
+        v->data = (u_char *) ngx_http_get_module_loc_conf(r,
+                                                ngx_http_feira_metrics_module);
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -691,6 +769,14 @@ ngx_http_feira_metrics_log_handler(ngx_http_request_t *r)
     ngx_http_feira_metrics_main_conf_t  *mmcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_feira_metrics_module);
+
+    /* the first location of the request, before any internal redirect */
+    if (r->variables[ngx_http_feira_metrics_var_index].valid
+        && r->variables[ngx_http_feira_metrics_var_index].data)
+    {
+        mlcf = (ngx_http_feira_metrics_loc_conf_t *)
+                   r->variables[ngx_http_feira_metrics_var_index].data;
+    }
 
     if (mlcf->index == NGX_HTTP_FEIRA_METRICS_OFF) {
         return NGX_OK;

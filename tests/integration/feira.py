@@ -115,8 +115,11 @@ class Nginx:
                        check=True, env=self.env, cwd=ROOT)
         self.conf = os.path.join(self.dir, "nginx.conf")
         self.error_log = os.path.join(self.dir, "logs", "error.log")
-        self.nginx_env = sanitizer_env(self.env,
-                                       os.path.join(self.dir, "logs"))
+        # nginx's workers run as nobody: their sanitizer reports go to a
+        # directory they may write (the prefix is the test's, mode 0700)
+        self.sanitizer_dir = tempfile.mkdtemp(prefix="feira-sanitizer-")
+        os.chmod(self.sanitizer_dir, 0o1777)
+        self.nginx_env = sanitizer_env(self.env, self.sanitizer_dir)
 
     def add_conf(self, name, text, server=False):
         """Adds a file to conf.d/ (http level) or server.d/ (the main
@@ -204,9 +207,10 @@ class Nginx:
         for bad in ("[alert]", "[emerg]", "[crit]", "signal 11",
                     "AddressSanitizer", "runtime error:"):
             assert bad not in text, f"{bad} in {self.error_log}:\n{text[-3000:]}"
-        logs = os.path.join(self.dir, "logs")
-        for name in os.listdir(logs):
-            if name.startswith(("asan", "ubsan")):
+        for logs in (os.path.join(self.dir, "logs"), self.sanitizer_dir):
+            for name in os.listdir(logs):
+                if not name.startswith(("asan", "ubsan")):
+                    continue
                 with open(os.path.join(logs, name), errors="replace") as f:
                     raise AssertionError(f"sanitizer report {name}:\n"
                                          f"{f.read()[-4000:]}")
@@ -214,3 +218,4 @@ class Nginx:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.sanitizer_dir, ignore_errors=True)

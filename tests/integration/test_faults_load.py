@@ -136,10 +136,8 @@ def test_kafka_away_longer_than_its_timeout_loses_no_event(nginx_factory):
              timeout=90, what="the outbox emptied once Kafka is back")
     seen = topic_events("feira.reviews", reviews)
     assert seen == {rid: 1 for rid in reviews}
-    m = outbox(n)
-    assert m.get("feira_kafka_outbox_total", outcome="resent") >= len(
-        reviews)
-    assert m.get("feira_kafka_outbox_total", outcome="lost") == 0
+    # (any nginx sharing the store may have swept them: its worker 0 did)
+    assert outbox(n).get("feira_kafka_outbox_total", outcome="lost") == 0
 
 
 def test_nginx_stopping_while_kafka_is_away_keeps_the_events(nginx_factory):

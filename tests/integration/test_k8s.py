@@ -283,7 +283,8 @@ def test_worker_dockerfile_builds_like_the_makefile():
     assert re.search(r"make -C workers BUILD=(\S+)", build_stage)
     out = re.search(r"make -C workers BUILD=(\S+)", build_stage).group(1)
     # every program of `make workers` reaches the image
-    programs = re.search(r"^all:(.*)$", make, re.M).group(1).split()
+    programs = re.search(r"^all:((?:.*\\\n)*.*)$", make, re.M).group(1)
+    programs = programs.replace("\\\n", " ").split()
     programs = [p.replace("$(BUILD)/", "") for p in programs]
     assert programs
     for p in programs:

@@ -598,7 +598,10 @@ def test_email_over_starttls(stack, fcm, sms, topics, worker_factory):
         got = wait_for(lambda: mail.to(user["email"]), timeout=30,
                        what="the e-mail over STARTTLS")
         assert got[0]["Subject"] == "Bem-vindo à Feira, Tina"
-        assert stack.outcomes(event_id=cmd["id"])[0]["status"] == "sent"
+        # the outcome is recorded after the send (the worker's next flush)
+        outcome = wait_for(lambda: stack.outcomes(event_id=cmd["id"]),
+                           timeout=10, what="the outcome recorded")
+        assert outcome[0]["status"] == "sent"
     finally:
         mail.stop()
         shutil.rmtree(d, ignore_errors=True)
