@@ -1,8 +1,7 @@
 """Helpers of the chat tests: the one place that creates service requests
-(feira_services owns them: switch `new_request` to its API once it is
-merged), users, sends, and a reader of the feira.chat topic."""
+(through feira_services' API), users, sends, and a reader of the
+feira.chat topic."""
 
-import datetime
 import json
 import secrets
 import time
@@ -12,6 +11,7 @@ import pymongo
 from bson import ObjectId
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+import requestutil
 from authutil import register
 from feira import stack_env
 
@@ -33,26 +33,31 @@ def forget_messages():
         CREATED.clear()
 
 
-def new_request(client_id, provider_id=None, offered_to=(), status="open"):
-    """A request document of the `requests` contract
-    (../briefs/requests-schema.md), stored directly in MongoDB until the
-    services module is merged.  Returns its id (24 hex)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    doc = {"client_id": ObjectId(client_id), "category": "cleaning",
-           "description": "chat test",
-           "location": {"lat": -23.55, "lng": -46.63},
-           "status": status,
-           "offered_to": [ObjectId(p) for p in offered_to],
-           "created_at": now, "updated_at": now,
-           "expires_at": now + datetime.timedelta(hours=1)}
-    if provider_id:
-        doc["provider_id"] = ObjectId(provider_id)
-        doc["offering_id"] = ObjectId()
-        doc["price"] = {"amount": 10000, "currency": "BRL"}
-        doc["pricing"] = "fixed"
-        doc["accepted_at"] = now
-    rid = str(db().requests.insert_one(doc).inserted_id)
+# where the chat tests' requests are made, and their providers wait
+LAT, LNG = -23.55, -46.63
+
+
+def new_request(n, client, offered_to=(), accepted_by=None):
+    """A service request made through feira_services' API, in a category of
+    its own: each provider of `offered_to` (and `accepted_by`) gets an
+    offering in it and goes online at the request's place, so the request
+    is offered to exactly them; then `accepted_by` accepts it.  client and
+    providers: (id, token) as user() returns.  Returns its id (24 hex)."""
+    providers = list(offered_to) + ([accepted_by] if accepted_by else [])
+    category = requestutil.new_category(n, prefix="chat")
+    for pid, ptok in providers:
+        p = {"id": pid, "token": ptok}
+        requestutil.create_offering(n, p, category)
+        requestutil.location(n, p, LAT, LNG, wait=True)
+        requestutil.go_online(n, p)
+    created = requestutil.new_request(n, {"token": client[1]}, category,
+                                      LAT, LNG,
+                                      description="chat test")
+    rid = created["id"]
     CREATED.append(rid)
+    assert sorted(created["offered_to"]) == sorted(p for p, _ in providers)
+    if accepted_by:
+        requestutil.accept(n, {"token": accepted_by[1]}, rid)
     return rid
 
 

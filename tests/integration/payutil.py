@@ -1,5 +1,5 @@
-"""Helpers of the payment tests: request documents (until feira_services is
-merged), a recording proxy in front of stripe-mock, a local PayPal stand-in,
+"""Helpers of the payment tests: service requests (through feira_services'
+API), a recording proxy in front of stripe-mock, a local PayPal stand-in,
 signed webhooks and the payment worker process."""
 
 import base64
@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bson import ObjectId
 
+import requestutil
 from feira import ROOT, stack_env, wait_for
 
 WORKER = os.path.join(os.environ.get("FEIRA_WORKERS_DIR")
@@ -44,24 +45,58 @@ def stripe_webhook_secret():
         return f.read().strip()
 
 
-def create_request(db, client_id, provider_id, status="accepted",
-                   amount=12000, currency="BRL", price=True):
-    """THE one helper that makes a request document, in the shape of
-    briefs/requests-schema.md (feira_services owns the collection; switch
-    this to its API once it is merged)."""
+# where the payment tests' requests are made, and their providers wait
+LAT, LNG = -23.55, -46.63
+
+# the actions that bring an offered request to each status, through the API
+# ("expired" is reached from "open" by feira_services' sweep, waited for)
+STEPS = {"open": [], "accepted": ["accept"],
+         "in_progress": ["accept", "start"],
+         "completed": ["accept", "start", "complete"],
+         "cancelled": ["cancel"], "expired": []}
+
+
+def create_request(n, client, provider, status="accepted", amount=12000,
+                   currency="BRL"):
+    """THE one helper that makes a service request, through feira_services'
+    API: the provider gets an offering of `amount` in a category of its
+    own and goes online at the request's place, so the request is offered
+    to it; the client creates the request; then the provider (the client,
+    to cancel) moves it to `status`.  client and provider: (id, token) as
+    rtutil.user() returns.  Returns the request's id."""
+    c, p = {"token": client[1]}, {"token": provider[1]}
+    category = requestutil.new_category(n, prefix="pay")
+    requestutil.create_offering(n, p, category, amount=amount,
+                                currency=currency)
+    requestutil.location(n, p, LAT, LNG, wait=True)
+    requestutil.go_online(n, p)
+    created = requestutil.new_request(n, c, category, LAT, LNG,
+                                      description="a leaking tap")
+    rid = created["id"]
+    assert created["offered_to"] == [provider[0]], created
+    for action in STEPS[status]:
+        requestutil.transition(n, c if action == "cancel" else p, rid,
+                               action)
+    if status == "expired":
+        wait_for(lambda: requestutil.db().requests.find_one(
+            {"_id": ObjectId(rid)})["status"] == "expired", timeout=30,
+            what=f"request {rid} expired")
+    return rid
+
+
+def create_unpriced_request(db, client_id, provider_id):
+    """An accepted request WITHOUT a price, stored directly in MongoDB.
+    feira_services never makes one (its accept always copies the offering's
+    price): this document exists only to test feira_payments' defence
+    against it (409, nothing charged)."""
     now = datetime.datetime.now(datetime.timezone.utc)
     doc = {"_id": ObjectId(), "client_id": ObjectId(client_id),
            "category": "plumbing", "description": "a leaking tap",
-           "location": {"lat": -23.55, "lng": -46.63},
-           "status": status, "offered_to": [ObjectId(provider_id)],
+           "location": {"lat": LAT, "lng": LNG},
+           "status": "accepted", "offered_to": [ObjectId(provider_id)],
+           "provider_id": ObjectId(provider_id), "accepted_at": now,
            "created_at": now, "updated_at": now,
            "expires_at": now + datetime.timedelta(hours=1)}
-    if status != "open":
-        doc["provider_id"] = ObjectId(provider_id)
-        doc["accepted_at"] = now
-        if price:
-            doc["price"] = {"amount": amount, "currency": currency}
-            doc["pricing"] = "fixed"
     db.requests.insert_one(doc)
     return str(doc["_id"])
 

@@ -13,6 +13,7 @@ from bson import ObjectId
 from chatutil import (ChatTopic, cmid, db, forget_messages, new_request,
                       send, stored, user)
 from feira import Nginx, wait_for
+from requestutil import accept
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,7 @@ def pair(n):
     (provider id, token))."""
     c = user(n, "client")
     p = user(n, "provider")
-    rid = new_request(c[0], provider_id=p[0], status="accepted")
+    rid = new_request(n, c, accepted_by=p)
     return rid, c, p
 
 
@@ -184,7 +185,7 @@ def test_history_pages_without_gaps_or_repeats_while_sends_go_on(n, pair):
 
 def test_thousands_of_messages_page_by_the_conversation_index(n, pair):
     rid, (cid, ctok), (pid, ptok) = pair
-    other = new_request(cid, provider_id=pid, status="accepted")
+    other = new_request(n, (cid, ctok), accepted_by=(pid, ptok))
     now = datetime.datetime.now(datetime.timezone.utc)
 
     def docs(request, count):
@@ -265,7 +266,7 @@ def test_only_participants_and_each_pair_apart(n):
     a, atok = user(n, "provider")
     b, btok = user(n, "provider")
     _, stok = user(n, "client")
-    rid = new_request(cid, offered_to=[a, b])
+    rid = new_request(n, (cid, ctok), offered_to=[(a, atok), (b, btok)])
 
     # the client says which provider; each offered provider has its pair
     r = send(n, rid, ctok, "to nobody")
@@ -304,9 +305,7 @@ def test_only_participants_and_each_pair_apart(n):
     assert len(stored(rid)) == before
 
     # once A is assigned, B is out; A's conversation goes on
-    db().requests.update_one({"_id": ObjectId(rid)},
-                             {"$set": {"status": "accepted",
-                                       "provider_id": ObjectId(a)}})
+    accept(n, {"token": atok}, rid)
     assert send(n, rid, btok, "still there?").status == 403
     assert n.get(f"/v1/requests/{rid}/messages", token=btok).status == 403
     assert send(n, rid, ctok, "you got it").json()["to"] == a
@@ -424,8 +423,7 @@ def test_the_text_bound_is_configuration(nginx_factory):
     wait_for(lambda: ng.get("/readyz").status == 200, timeout=60,
              what="/readyz 200")
     cid, ctok = user(ng, "client")
-    pid, _ = user(ng, "provider")
-    rid = new_request(cid, provider_id=pid, status="accepted")
+    rid = new_request(ng, (cid, ctok), accepted_by=user(ng, "provider"))
     assert send(ng, rid, ctok, "ééééé").status == 201
     r = send(ng, rid, ctok, "ééééée")
     assert r.status == 400 and r.json()["errors"][0]["field"] == "text"

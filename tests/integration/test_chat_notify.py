@@ -35,7 +35,7 @@ def test_offline_recipient_gets_one_notification(chat_nginx, stack, mailpit,
     n = chat_nginx
     cid, ctok = user(n, "client")
     pid, ptok = user(n, "provider")
-    rid = new_request(cid, provider_id=pid, status="accepted")
+    rid = new_request(n, (cid, ctok), accepted_by=(pid, ptok))
     provider = {"_id": ObjectId(pid)}
 
     # the provider is not connected: told once, though the send is retried

@@ -84,7 +84,7 @@ def test_two_clients_chat_through_two_instances(two):
     a, b = two
     cid, ctok = user(a, "client")
     pid, ptok = user(a, "provider")
-    rid = new_request(cid, provider_id=pid, status="accepted")
+    rid = new_request(a, (cid, ctok), accepted_by=(pid, ptok))
     chan = f"request:{rid}"
     topic = ChatTopic()
 
@@ -165,7 +165,7 @@ def test_offered_providers_see_only_their_own_pair(two):
     cid, ctok = user(a, "client")
     p1, t1 = user(a, "provider")
     p2, t2 = user(a, "provider")
-    rid = new_request(cid, offered_to=[p1, p2])
+    rid = new_request(a, (cid, ctok), offered_to=[(p1, t1), (p2, t2)])
     chan = f"request:{rid}"
 
     w1 = connect(a, t1, chan)
@@ -203,9 +203,9 @@ def test_offered_providers_see_only_their_own_pair(two):
 def test_strangers_and_bad_messages_get_error_frames(two):
     a, _ = two
     cid, ctok = user(a, "client")
-    pid, _ = user(a, "provider")
+    pid, ptok = user(a, "provider")
     sid, stok = user(a, "client")
-    rid = new_request(cid, provider_id=pid, status="accepted")
+    rid = new_request(a, (cid, ctok), accepted_by=(pid, ptok))
 
     ws = connect(a, stok)
     try:
@@ -252,8 +252,8 @@ def test_strangers_and_bad_messages_get_error_frames(two):
 def test_a_socket_closed_mid_send_leaves_the_message_stored(two):
     a, _ = two
     cid, ctok = user(a, "client")
-    pid, _ = user(a, "provider")
-    rid = new_request(cid, provider_id=pid, status="accepted")
+    pid, ptok = user(a, "provider")
+    rid = new_request(a, (cid, ctok), accepted_by=(pid, ptok))
 
     ws = connect(a, ctok)
     for i in range(10):

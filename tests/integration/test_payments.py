@@ -14,8 +14,9 @@ from bson import ObjectId
 from feira import free_port, service, wait_for
 from notify import Stack, event
 from payutil import (PaymentWorker, PayPalReceiver, StripeProxy,
-                     create_request, stripe_event, stripe_signature,
-                     stripe_webhook_secret)
+                     create_request, create_unpriced_request, stripe_event,
+                     stripe_signature, stripe_webhook_secret)
+from requestutil import cancel, complete, start
 from rtutil import redis_client, user
 from wsclient import WS
 
@@ -76,16 +77,22 @@ def worker(worker_env):
 
 @pytest.fixture
 def api(nginx_factory):
-    n = nginx_factory(conf="feira_kafka_timeout 3s;\n")
+    # requests expire soon: the "expired" case is reached through the sweep
+    n = nginx_factory(conf="feira_kafka_timeout 3s;\n",
+                      directives={"feira_services_request_ttl": "8s",
+                                  "feira_services_sweep_interval": "200ms"})
     wait_for(lambda: n.get("/readyz").status == 200, timeout=60,
              what="/readyz 200")
     return n
 
 
-def parties(n, stack, **kw):
+def parties(n, stack, unpriced=False, **kw):
     client, ctok = user(n, "client")
     provider, ptok = user(n, "provider")
-    rid = create_request(stack.db, client, provider, **kw)
+    if unpriced:
+        rid = create_unpriced_request(stack.db, client, provider)
+    else:
+        rid = create_request(n, (client, ctok), (provider, ptok), **kw)
     return {"client": client, "ctok": ctok, "provider": provider,
             "ptok": ptok, "rid": rid}
 
@@ -188,7 +195,8 @@ def test_create_access_and_states(api, stack):
         q = parties(api, stack, status=status)
         r = pay(api, q)
         assert r.status == 409, (status, r.body)
-    q = parties(api, stack, price=False)
+    # a document feira_services never makes: the payments module's defence
+    q = parties(api, stack, unpriced=True)
     assert pay(api, q).status == 409
 
     assert pay(api, {**p, "rid": str(ObjectId())}).status == 404
@@ -242,12 +250,10 @@ def test_stripe_hold_capture_webhook_succeeded(api, stack, stripe, worker):
     assert "capture_method=manual" in form and "amount=12000" in form
     assert "currency=brl" in form and "transfer_data" not in form
 
-    # the request is completed: the hold is captured
-    stack.produce("feira.requests", event("request.completed", {
-        "request_id": p["rid"], "client_id": p["client"],
-        "provider_id": p["provider"], "category": "plumbing",
-        "from": "in_progress", "to": "completed"}))
-    stack.flush()
+    # the request is completed (feira_services publishes request.completed):
+    # the hold is captured
+    start(api, {"token": p["ptok"]}, p["rid"])
+    complete(api, {"token": p["ptok"]}, p["rid"])
     wait_for(lambda: stripe.keys(pid) == [f"{pid}:create", f"{pid}:capture"],
              timeout=30, what="the capture")
     assert "/capture" in stripe.calls[-1][1] or any(
@@ -265,8 +271,11 @@ def test_stripe_hold_capture_webhook_succeeded(api, stack, stripe, worker):
         msg = ws.recv_json(timeout=10)
         if msg["type"] == "event":
             seen.append(msg["event"]["type"])
-    assert seen == ["payment.pending", "payment.requires_action",
-                    "payment.succeeded"]
+    # (feira_services' own request.* events share the channel)
+    assert [t for t in seen if t.startswith("payment.")] == [
+        "payment.pending", "payment.requires_action", "payment.succeeded"]
+    assert [t for t in seen if t.startswith("request.")] == [
+        "request.started", "request.completed"]
     ws.close()
 
     # and on the user's channel, through Redis history
@@ -314,11 +323,8 @@ def test_cancelled_before_completion_releases_the_hold(api, stack, stripe,
     p = parties(api, stack)
     pid = pay(api, p).json()["id"]
     wait_status(api, pid, p["ctok"], "requires_action")
-    stack.produce("feira.requests", event("request.cancelled", {
-        "request_id": p["rid"], "client_id": p["client"],
-        "provider_id": p["provider"], "category": "plumbing",
-        "from": "accepted", "to": "cancelled"}))
-    stack.flush()
+    # accepted -> cancelled by the client; feira_services publishes it
+    cancel(api, {"token": p["ctok"]}, p["rid"])
     body = wait_status(api, pid, p["ctok"], "failed")
     assert body["failure_reason"] == "request_cancelled"
     assert len(stripe.forwarded_for(pid, "cancel")) == 1
@@ -331,11 +337,9 @@ def test_paid_request_cancelled_is_refunded(api, stack, stripe, worker):
     assert webhook(api, stripe_event("payment_intent.succeeded",
                                      pid)).status == 200
     wait_status(api, pid, p["ctok"], "succeeded")
-    stack.produce("feira.requests", event("request.cancelled", {
-        "request_id": p["rid"], "client_id": p["client"],
-        "provider_id": p["provider"], "category": "plumbing",
-        "from": "in_progress", "to": "cancelled"}))
-    stack.flush()
+    # in_progress -> cancelled by the provider; feira_services publishes it
+    start(api, {"token": p["ptok"]}, p["rid"])
+    cancel(api, {"token": p["ptok"]}, p["rid"])
     wait_status(api, pid, p["ctok"], "refunded")
     assert len(stripe.forwarded_for(pid, "refund")) == 1
 
