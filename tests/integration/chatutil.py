@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 import requestutil
 from authutil import register
-from feira import stack_env
+from feira import stack_env, wait_for
 
 
 def db():
@@ -48,7 +48,13 @@ def new_request(n, client, offered_to=(), accepted_by=None):
     for pid, ptok in providers:
         p = {"id": pid, "token": ptok}
         requestutil.create_offering(n, p, category)
-        requestutil.location(n, p, LAT, LNG, wait=True)
+        # feira_realtime remembers a provider's categories for a while
+        # (feira_realtime_lookup_cache): a new one is in its GEO set once
+        # a position lands after that
+        geo = f"feira:geo:{category}"
+        wait_for(lambda: (requestutil.location(n, p, LAT, LNG, wait=True),
+                          requestutil.rdb().zscore(geo, pid))[1] is not None,
+                 timeout=15, what=f"the provider in {geo}")
         requestutil.go_online(n, p)
     created = requestutil.new_request(n, {"token": client[1]}, category,
                                       LAT, LNG,
