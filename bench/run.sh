@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 "$FEIRA_ROOT/scripts/install-deps.sh" bench
-for b in ${BENCHMARKS:-auth login services realtime}; do
+for b in ${BENCHMARKS:-auth login services realtime mixed}; do
     say "benchmark: $b"
     "$FEIRA_VENV/bin/python" "bench/$b.py"
 done

@@ -210,7 +210,7 @@ func main() {
 	tr := &http.Transport{MaxIdleConnsPerHost: len(pairs) * 2,
 		MaxIdleConns: len(pairs) * 2, IdleConnTimeout: time.Minute}
 	s := &sim{base: *base, rec: &recorder{stats: map[string]*stat{}},
-		client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		client: &http.Client{Transport: tr, Timeout: 120 * time.Second},
 		stop:   time.Now().Add(time.Duration(*seconds) * time.Second)}
 
 	var done, failed int64
