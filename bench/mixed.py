@@ -240,10 +240,9 @@ def report(res, baseline, samples):
               "collection (docs/events.md): as requests, claims and "
               "messages pile up during the run, each call gets slower, "
               "the pool's queue grows and the latencies above are mostly "
-              "that queue.  The event loop stays free (`return 200` in "
-              "the same run is unaffected); a real MongoDB with the "
-              "indexes the modules create is the way to a higher rate, "
-              "and is not measured here."]
+              "that queue (`return 200` is measured before the load).  "
+              "A real MongoDB with the indexes the modules create is the "
+              "way to a higher rate, and is not measured here."]
     if samples:
         first, last = samples[0][1], samples[-1][1]
         lines += ["", "RSS of the nginx worker over the run (KiB): " +
