@@ -205,7 +205,6 @@ void ngx_feira_outbox_exit_process(void);
 void ngx_feira_outbox_save(const char *topic, const void *key,
     size_t key_len, const void *payload, size_t len, const char *error,
     ngx_uint_t sync);
-void ngx_feira_outbox_delivered(ngx_uint_t ok);
 void ngx_feira_outbox_forget(bson_oid_t *oid, ngx_uint_t sync);
 ngx_int_t ngx_feira_kafka_produce_stored(const char *topic, const char *key,
     size_t key_len, const void *payload, size_t len, bson_oid_t *oid);

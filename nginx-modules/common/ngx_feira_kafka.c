@@ -361,12 +361,9 @@ ngx_feira_kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *msg,
             ngx_feira_outbox_forget(&op->oid, ngx_feira_kafka_closing);
         }
 
-    } else {
-        ngx_feira_outbox_delivered(1);
-
-        if (op && op->stored) {
-            ngx_feira_outbox_forget(&op->oid, ngx_feira_kafka_closing);
-        }
+    } else if (op && op->stored) {
+        /* delivered: its record goes */
+        ngx_feira_outbox_forget(&op->oid, ngx_feira_kafka_closing);
     }
 
     if (op == NULL) {

@@ -12,8 +12,8 @@
  *
  * Inserts and the sweep's reads run in the thread pool; the sweep claims
  * a message by deleting it (of several sweepers exactly one deletes it).
- * After a refusal the sweep first asks Kafka for its metadata, so that
- * messages do not go round while the broker is away.
+ * The sweep first asks Kafka for its metadata, so that messages do not go
+ * round while the broker is away.
  */
 
 #include "ngx_feira_common.h"
@@ -82,7 +82,6 @@ static ngx_event_t   ngx_feira_outbox_timer;
 static ngx_msec_t    ngx_feira_outbox_interval;
 static ngx_msec_t    ngx_feira_outbox_grace;
 static ngx_uint_t    ngx_feira_outbox_sweeping;
-static ngx_uint_t    ngx_feira_outbox_failing;
 
 
 ngx_int_t
@@ -91,7 +90,6 @@ ngx_feira_outbox_init_process(ngx_cycle_t *cycle, ngx_msec_t interval,
 {
     /* a stored message still there after this was lost with its worker */
     ngx_feira_outbox_grace = kafka_timeout + NGX_FEIRA_OUTBOX_MARGIN;
-    ngx_feira_outbox_failing = 0;
     ngx_feira_outbox_sweeping = 0;
     ngx_feira_outbox_interval = interval;
 
@@ -125,13 +123,6 @@ ngx_feira_outbox_exit_process(void)
 }
 
 
-void
-ngx_feira_outbox_delivered(ngx_uint_t ok)
-{
-    ngx_feira_outbox_failing = !ok;
-}
-
-
 /*
  * Keeps a message that Kafka did not take.  From the event loop the
  * insert is a job; while the worker exits (SYNC) it is done right here,
@@ -144,8 +135,6 @@ ngx_feira_outbox_save(const char *topic, const void *key, size_t key_len,
 {
     bson_error_t             berr;
     ngx_feira_outbox_msg_t  *msg;
-
-    ngx_feira_outbox_failing = 1;
 
     msg = ngx_feira_outbox_msg(topic, key, key_len, payload, len);
     if (msg == NULL) {
@@ -339,8 +328,12 @@ ngx_feira_outbox_timer_handler(ngx_event_t *ev)
         goto next;
     }
 
-    /* while Kafka refuses, the sweep asks it first */
-    sw->probe = ngx_feira_outbox_failing;
+    /*
+     * The sweep asks Kafka first, every time: an instance that has not
+     * seen the broker fail would otherwise take the messages of one that
+     * has, and send them round while the broker is away.
+     */
+    sw->probe = 1;
 
     if (ngx_feira_thread_post_cycle((ngx_cycle_t *) ngx_cycle,
                                     ngx_feira_outbox_sweep_job,
