@@ -182,7 +182,11 @@ ngx_feira_svc_status(ngx_http_request_t *r, ngx_int_t online)
 }
 
 
-/* a job: the provider's offerings, for the mirror */
+/*
+ * A job, in the thread pool (posted by ngx_feira_svc_post(), which is
+ * ngx_feira_thread_post()): the provider's offerings, for the mirror.  The
+ * only MongoDB calls of this file; the rest is async Redis on the loop.
+ */
 
 static void
 ngx_feira_svc_online_job(void *data)
