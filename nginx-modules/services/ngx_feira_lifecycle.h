@@ -39,6 +39,7 @@ const ngx_feira_transition_t *ngx_feira_lifecycle_find(const char *from,
 unsigned ngx_feira_lifecycle_actors(const char *action);
 int ngx_feira_lifecycle_is_state(const char *state);
 int ngx_feira_lifecycle_is_terminal(const char *state);
+int ngx_feira_lifecycle_rank(const char *state);
 size_t ngx_feira_lifecycle_mermaid(char *buf, size_t len);
 
 

@@ -43,6 +43,12 @@ const ngx_feira_transition_t  ngx_feira_lifecycle[] = {
 };
 
 
+/*
+ * Listed so that every transition moves forward in this list: the rank of
+ * a request's status only grows, and the cache of request documents
+ * (ngx_feira_services_cache.c) uses it as their version.
+ */
+
 const char *const  ngx_feira_lifecycle_states[] = {
     "open", "accepted", "in_progress", "completed", "cancelled", "expired",
     NULL
@@ -100,6 +106,23 @@ ngx_feira_lifecycle_is_state(const char *state)
     }
 
     return 0;
+}
+
+
+/* the position of a state in the list above, -1 if it is none */
+
+int
+ngx_feira_lifecycle_rank(const char *state)
+{
+    int  i;
+
+    for (i = 0; ngx_feira_lifecycle_states[i] != NULL; i++) {
+        if (strcmp(ngx_feira_lifecycle_states[i], state) == 0) {
+            return i;
+        }
+    }
+
+    return -1;
 }
 
 

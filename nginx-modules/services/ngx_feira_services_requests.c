@@ -17,7 +17,14 @@ static void ngx_feira_svc_request_created(ngx_http_request_t *r, void *data);
 static void ngx_feira_svc_transition_done(ngx_http_request_t *r,
     void *data);
 static void ngx_feira_svc_published(void *data, ngx_int_t rc);
-static void ngx_feira_svc_matches_done(ngx_http_request_t *r, void *data);
+static void ngx_feira_svc_request_show(ngx_http_request_t *r,
+    ngx_feira_svc_job_t *job);
+static ngx_int_t ngx_feira_svc_request_access(ngx_http_request_t *r,
+    ngx_feira_svc_job_t *job);
+static void ngx_feira_svc_request_cached(void *data);
+static void ngx_feira_svc_transition_cached(void *data);
+static void ngx_feira_svc_matches_loaded(ngx_http_request_t *r,
+    ngx_feira_svc_job_t *job);
 static void ngx_feira_svc_matches_ranked(ngx_http_request_t *r, void *data,
     ngx_int_t rc, ngx_feira_svc_match_t *items, ngx_uint_t n);
 static json_t *ngx_feira_svc_match_json(ngx_feira_svc_match_t *m);
@@ -82,8 +89,7 @@ ngx_feira_svc_requests_handler(ngx_http_request_t *r)
             return ngx_feira_send_not_allowed(r, "GET, HEAD");
         }
 
-        return ngx_feira_svc_run(r, ngx_feira_svc_request_get_job,
-                                 ngx_feira_svc_done, job);
+        return ngx_feira_svc_request_load(r, job, ngx_feira_svc_request_show);
     }
 
     if (sub.len == 7 && ngx_strncmp(sub.data, "matches", 7) == 0) {
@@ -102,8 +108,8 @@ ngx_feira_svc_requests_handler(ngx_http_request_t *r)
                                           &job->errs);
         }
 
-        return ngx_feira_svc_run(r, ngx_feira_svc_request_match_job,
-                                 ngx_feira_svc_matches_done, job);
+        return ngx_feira_svc_request_load(r, job,
+                                          ngx_feira_svc_matches_loaded);
     }
 
     /* the actions of the lifecycle table that people take */
@@ -356,10 +362,28 @@ ngx_feira_svc_request_created(ngx_http_request_t *r, void *data)
         return;
     }
 
+    /* readers find it in Redis before anyone hears of it */
+    ngx_feira_svc_cache_put(job, ngx_feira_svc_request_cached, r);
+}
+
+
+static void
+ngx_feira_svc_request_cached(void *data)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_connection_t     *c;
+    ngx_feira_svc_job_t  *job;
+
+    c = r->connection;
+    job = ngx_http_get_module_ctx(r, ngx_http_feira_services_module);
+
     if (ngx_feira_svc_publish(job, ngx_feira_svc_published, r) != NGX_OK) {
         /* stored with its events: the relay publishes them */
         ngx_http_finalize_request(r, ngx_feira_svc_reply(r, job));
     }
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -385,9 +409,26 @@ ngx_feira_svc_transition_done(ngx_http_request_t *r, void *data)
         ngx_feira_svc_count_offers(NGX_FEIRA_SVC_ACCEPTED, provider, 1);
     }
 
+    ngx_feira_svc_cache_put(job, ngx_feira_svc_transition_cached, r);
+}
+
+
+static void
+ngx_feira_svc_transition_cached(void *data)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_connection_t     *c;
+    ngx_feira_svc_job_t  *job;
+
+    c = r->connection;
+    job = ngx_http_get_module_ctx(r, ngx_http_feira_services_module);
+
     if (ngx_feira_svc_publish(job, ngx_feira_svc_published, r) != NGX_OK) {
         ngx_http_finalize_request(r, ngx_feira_svc_reply(r, job));
     }
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -412,17 +453,121 @@ ngx_feira_svc_published(void *data, ngx_int_t rc)
 }
 
 
-static void
-ngx_feira_svc_matches_done(ngx_http_request_t *r, void *data)
-{
-    ngx_feira_svc_job_t  *job = data;
+/* GET /v1/requests/{id}: offered_to is its client's and admins' */
 
+static void
+ngx_feira_svc_request_show(ngx_http_request_t *r, ngx_feira_svc_job_t *job)
+{
+    ngx_uint_t  rel;
+
+    if (ngx_feira_svc_adopt(r, job) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rel = ngx_feira_svc_request_access(r, job);
+
+    if (job->status == NGX_HTTP_OK
+        && !(rel & NGX_FEIRA_ACTOR_CLIENT)
+        && ngx_strcmp(job->role, "admin") != 0)
+    {
+        (void) json_object_del(job->result, "offered_to");
+    }
+
+    ngx_http_finalize_request(r, ngx_feira_svc_reply(r, job));
+}
+
+
+/*
+ * A loaded request: who asks (NGX_FEIRA_ACTOR_* bits); a request that is
+ * not theirs to see is a 404 in job->status, whether it exists is nobody
+ * else's business.
+ */
+
+static ngx_int_t
+ngx_feira_svc_request_access(ngx_http_request_t *r, ngx_feira_svc_job_t *job)
+{
+    ngx_uint_t  rel;
+
+    if (job->status != NGX_HTTP_OK) {
+        return 0;
+    }
+
+    rel = ngx_feira_svc_relation(job->result, job);
+
+    if (!ngx_feira_svc_visible(job->result, job, rel)) {
+        job->status = NGX_HTTP_NOT_FOUND;
+        job->detail = "no such request";
+    }
+
+    return rel;
+}
+
+
+/* GET /v1/requests/{id}/matches: what matching needs of the request */
+
+static void
+ngx_feira_svc_matches_loaded(ngx_http_request_t *r, ngx_feira_svc_job_t *job)
+{
+    json_t                       *v;
     ngx_int_t                     rc;
+    ngx_uint_t                    rel;
+    const char                   *s;
     ngx_feira_svc_match_query_t  *q;
+
+    if (ngx_feira_svc_adopt(r, job) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rel = ngx_feira_svc_request_access(r, job);
+
+    if (job->status == NGX_HTTP_OK
+        && !(rel & NGX_FEIRA_ACTOR_CLIENT)
+        && ngx_strcmp(job->role, "admin") != 0)
+    {
+        job->status = NGX_HTTP_FORBIDDEN;
+        job->detail = "only the requesting client sees the matches";
+    }
 
     if (job->status != NGX_HTTP_OK) {
         ngx_http_finalize_request(r, ngx_feira_svc_reply(r, job));
         return;
+    }
+
+    v = json_object_get(job->result, "category");
+
+    if (!ngx_feira_svc_valid_slug(json_string_value(v),
+                                  json_string_length(v)))
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(job->category, json_string_value(v), json_string_length(v));
+
+    v = json_object_get(job->result, "location");
+    job->rq.lat = json_number_value(json_object_get(v, "lat"));
+    job->rq.lng = json_number_value(json_object_get(v, "lng"));
+
+    v = json_object_get(job->result, "scheduled_at");
+
+    if (v != NULL
+        && ngx_feira_parse_rfc3339(json_string_value(v),
+                                   json_string_length(v),
+                                   &job->rq.scheduled_at)
+           != 0)
+    {
+        job->rq.scheduled_at = 0;
+    }
+
+    v = json_object_get(job->result, "budget");
+    s = json_string_value(json_object_get(v, "currency"));
+
+    if (s != NULL && ngx_strlen(s) == 3) {
+        job->rq.has_budget = 1;
+        job->rq.budget = json_integer_value(json_object_get(v, "amount"));
+        ngx_memcpy(job->rq.currency, s, 4);
     }
 
     q = ngx_pcalloc(r->pool, sizeof(ngx_feira_svc_match_query_t));

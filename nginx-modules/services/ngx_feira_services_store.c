@@ -8,11 +8,6 @@
 #include "ngx_http_feira_services_module.h"
 
 
-static ngx_uint_t ngx_feira_svc_relation(const bson_t *doc,
-    ngx_feira_svc_job_t *job);
-static ngx_uint_t ngx_feira_svc_visible(const bson_t *doc,
-    ngx_feira_svc_job_t *job, ngx_uint_t rel);
-static ngx_uint_t ngx_feira_svc_offered(const bson_t *doc, const char *id);
 static json_t *ngx_feira_svc_request_view(const bson_t *doc,
     ngx_uint_t full);
 static bson_t *ngx_feira_svc_request_find(ngx_feira_svc_job_t *job,
@@ -333,6 +328,7 @@ ngx_feira_svc_request_create_job(void *data)
     job->result = ngx_feira_svc_request_view(doc, 1);
     job->status = job->result ? NGX_HTTP_CREATED
                               : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    job->cache = json_incref(job->result);
 
 done:
 
@@ -355,14 +351,18 @@ done:
 }
 
 
+/*
+ * A request as its client sees it (offered_to included), for the event
+ * loop to check who asks (ngx_feira_svc_relation()) and to cache.
+ */
+
 void
-ngx_feira_svc_request_get_job(void *data)
+ngx_feira_svc_request_load_job(void *data)
 {
     ngx_feira_svc_job_t  *job = data;
 
     bson_t           *doc;
     bson_oid_t        oid;
-    ngx_uint_t        rel;
     mongoc_client_t  *client;
 
     client = ngx_feira_mongo_pop();
@@ -374,21 +374,9 @@ ngx_feira_svc_request_get_job(void *data)
     doc = ngx_feira_svc_request_find(job, client, &oid);
 
     if (doc != NULL) {
-        rel = ngx_feira_svc_relation(doc, job);
-
-        if (ngx_feira_svc_visible(doc, job, rel)) {
-            job->result = ngx_feira_svc_request_view(doc,
-                                   (rel & NGX_FEIRA_ACTOR_CLIENT)
-                                   || ngx_strcmp(job->role, "admin") == 0);
-            job->status = job->result ? NGX_HTTP_OK
-                                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        } else {
-            /* whether it exists is nobody else's business */
-            job->status = NGX_HTTP_NOT_FOUND;
-            job->detail = "no such request";
-        }
-
+        job->result = ngx_feira_svc_request_view(doc, 1);
+        job->status = job->result ? NGX_HTTP_OK
+                                  : NGX_HTTP_INTERNAL_SERVER_ERROR;
         bson_destroy(doc);
     }
 
@@ -494,80 +482,6 @@ ngx_feira_svc_request_list_job(void *data)
 }
 
 
-/* what matching needs of a request, for its client only */
-
-void
-ngx_feira_svc_request_match_job(void *data)
-{
-    ngx_feira_svc_job_t  *job = data;
-
-    bson_t           *doc;
-    bson_oid_t        oid;
-    ngx_uint_t        rel;
-    const char       *category, *currency;
-    mongoc_client_t  *client;
-
-    client = ngx_feira_mongo_pop();
-    if (client == NULL) {
-        job->status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        return;
-    }
-
-    doc = ngx_feira_svc_request_find(job, client, &oid);
-    if (doc == NULL) {
-        goto done;
-    }
-
-    rel = ngx_feira_svc_relation(doc, job);
-
-    if (!ngx_feira_svc_visible(doc, job, rel)) {
-        job->status = NGX_HTTP_NOT_FOUND;
-        job->detail = "no such request";
-        goto free;
-    }
-
-    if (!(rel & NGX_FEIRA_ACTOR_CLIENT)
-        && ngx_strcmp(job->role, "admin") != 0)
-    {
-        job->status = NGX_HTTP_FORBIDDEN;
-        job->detail = "only the requesting client sees the matches";
-        goto free;
-    }
-
-    category = ngx_feira_svc_bson_str(doc, "category");
-
-    if (category == NULL) {
-        job->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto free;
-    }
-
-    ngx_cpystrn((u_char *) job->category, (u_char *) category,
-                sizeof(job->category));
-
-    job->rq.lat = ngx_feira_svc_bson_double(doc, "location.lat");
-    job->rq.lng = ngx_feira_svc_bson_double(doc, "location.lng");
-    job->rq.scheduled_at = ngx_feira_svc_bson_int(doc, "scheduled_at");
-
-    currency = ngx_feira_svc_bson_str(doc, "budget.currency");
-
-    if (currency && ngx_strlen(currency) == 3) {
-        job->rq.has_budget = 1;
-        job->rq.budget = ngx_feira_svc_bson_int(doc, "budget.amount");
-        ngx_memcpy(job->rq.currency, currency, 4);
-    }
-
-    job->status = NGX_HTTP_OK;
-
-free:
-
-    bson_destroy(doc);
-
-done:
-
-    ngx_feira_mongo_push(client);
-}
-
-
 void
 ngx_feira_svc_request_transition_job(void *data)
 {
@@ -597,7 +511,7 @@ ngx_feira_svc_transition(ngx_feira_svc_job_t *job, mongoc_client_t *client)
 {
     bson_t                         *doc, *filter, *update, set, claim, sub;
     bson_t                          events, reply, value;
-    json_t                         *ev;
+    json_t                         *ev, *seen;
     bson_oid_t                      oid;
     ngx_uint_t                      rel, participant;
     const char                     *status;
@@ -608,6 +522,14 @@ ngx_feira_svc_transition(ngx_feira_svc_job_t *job, mongoc_client_t *client)
 
     doc = ngx_feira_svc_request_find(job, client, &oid);
     if (doc == NULL) {
+        return;
+    }
+
+    /* who asks is decided on the view, as reads decide it */
+    seen = ngx_feira_svc_request_view(doc, 1);
+    if (seen == NULL) {
+        job->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        bson_destroy(doc);
         return;
     }
 
@@ -624,7 +546,7 @@ ngx_feira_svc_transition(ngx_feira_svc_job_t *job, mongoc_client_t *client)
     ngx_cpystrn((u_char *) job->current, (u_char *) status,
                 sizeof(job->current));
 
-    rel = ngx_feira_svc_relation(doc, job);
+    rel = ngx_feira_svc_relation(seen, job);
     participant = rel & (NGX_FEIRA_ACTOR_CLIENT|NGX_FEIRA_ACTOR_ASSIGNED
                          |NGX_FEIRA_ACTOR_PROVIDER|NGX_FEIRA_ACTOR_SYSTEM);
 
@@ -671,7 +593,7 @@ ngx_feira_svc_transition(ngx_feira_svc_job_t *job, mongoc_client_t *client)
 
         ngx_cpystrn((u_char *) job->provider, (u_char *) job->user,
                     sizeof(job->provider));
-        job->was_offered = ngx_feira_svc_offered(doc, job->user);
+        job->was_offered = ngx_feira_svc_offered(seen, job->user);
     }
 
     if (ngx_strcmp(t->action, "cancel") == 0) {
@@ -743,6 +665,7 @@ ngx_feira_svc_transition(ngx_feira_svc_job_t *job, mongoc_client_t *client)
     } else if (ngx_feira_svc_bson_value(&reply, &value)) {
         job->result = ngx_feira_svc_request_view(&value,
                                           (rel & NGX_FEIRA_ACTOR_CLIENT) != 0);
+        job->cache = ngx_feira_svc_request_view(&value, 1);
         job->status = job->result ? NGX_HTTP_OK
                                   : NGX_HTTP_INTERNAL_SERVER_ERROR;
         ngx_cpystrn((u_char *) job->current, (u_char *) t->to,
@@ -774,6 +697,7 @@ failed:
 
 done:
 
+    json_decref(seen);
     bson_destroy(doc);
     mongoc_collection_destroy(requests);
     mongoc_collection_destroy(claims);
@@ -999,95 +923,6 @@ ngx_feira_svc_request_find(ngx_feira_svc_job_t *job, mongoc_client_t *client,
 }
 
 
-/* who the caller is to this request: NGX_FEIRA_ACTOR_* bits */
-
-static ngx_uint_t
-ngx_feira_svc_relation(const bson_t *doc, ngx_feira_svc_job_t *job)
-{
-    ngx_uint_t  rel;
-    char        id[25];
-
-    rel = 0;
-
-    if (ngx_strcmp(job->role, "system") == 0) {
-        return NGX_FEIRA_ACTOR_SYSTEM;
-    }
-
-    if (ngx_feira_svc_bson_oid(doc, "client_id", id)
-        && ngx_strcmp(id, job->user) == 0)
-    {
-        rel |= NGX_FEIRA_ACTOR_CLIENT;
-    }
-
-    if (ngx_strcmp(job->role, "provider") == 0) {
-        rel |= NGX_FEIRA_ACTOR_PROVIDER;
-
-        if (ngx_feira_svc_bson_oid(doc, "provider_id", id)
-            && ngx_strcmp(id, job->user) == 0)
-        {
-            rel |= NGX_FEIRA_ACTOR_ASSIGNED;
-        }
-    }
-
-    return rel;
-}
-
-
-/*
- * The client, the assigned provider and admins read a request; a provider
- * it was offered to reads it while it is open, to decide.
- */
-
-static ngx_uint_t
-ngx_feira_svc_visible(const bson_t *doc, ngx_feira_svc_job_t *job,
-    ngx_uint_t rel)
-{
-    const char  *status;
-
-    if (rel & (NGX_FEIRA_ACTOR_CLIENT|NGX_FEIRA_ACTOR_ASSIGNED)
-        || ngx_strcmp(job->role, "admin") == 0)
-    {
-        return 1;
-    }
-
-    if (!(rel & NGX_FEIRA_ACTOR_PROVIDER)) {
-        return 0;
-    }
-
-    status = ngx_feira_svc_bson_str(doc, "status");
-
-    return status != NULL
-           && ngx_strcmp(status, NGX_FEIRA_STATE_INITIAL) == 0
-           && ngx_feira_svc_offered(doc, job->user);
-}
-
-
-static ngx_uint_t
-ngx_feira_svc_offered(const bson_t *doc, const char *id)
-{
-    bson_iter_t  it, list;
-    char         hex[25];
-
-    if (!bson_iter_init_find(&it, doc, "offered_to")
-        || !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &list))
-    {
-        return 0;
-    }
-
-    while (bson_iter_next(&list)) {
-        if (BSON_ITER_HOLDS_OID(&list)) {
-            bson_oid_to_string(bson_iter_oid(&list), hex);
-
-            if (ngx_strcmp(hex, id) == 0) {
-                return 1;
-            }
-        }
-    }
-
-    return 0;
-}
-
-
 /* the request as the API shows it; offered_to only to its client */
 
 static json_t *
@@ -1209,6 +1044,7 @@ ngx_feira_svc_sweep_job(void *data)
             sw->njobs++;
 
         } else {
+            json_decref(job->cache);
             ngx_memzero(job, sizeof(ngx_feira_svc_job_t));
         }
     }
@@ -1243,6 +1079,7 @@ ngx_feira_svc_sweep_job(void *data)
             sw->njobs++;
 
         } else {
+            json_decref(job->cache);
             ngx_memzero(job, sizeof(ngx_feira_svc_job_t));
         }
     }
@@ -1345,7 +1182,19 @@ ngx_feira_svc_relay(ngx_feira_svc_job_t *job, mongoc_client_t *client,
 
         bson_destroy(filter);
         bson_destroy(update);
+        bson_destroy(request);
+
+        /* what the cache of request documents is to hold now */
+        filter = BCON_NEW("_id", BCON_OID(&oid));
+        request = ngx_feira_svc_find_one(requests, filter, &error);
+        bson_destroy(filter);
+
+        if (request == NULL) {
+            return;
+        }
     }
+
+    job->cache = ngx_feira_svc_request_view(request, 1);
 
     bson_destroy(request);
 

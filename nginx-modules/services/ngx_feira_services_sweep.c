@@ -105,6 +105,8 @@ ngx_feira_svc_sweep_done(ngx_http_request_t *r, void *data)
     sw->pending = 1;
 
     for (i = 0; i < sw->njobs; i++) {
+        ngx_feira_svc_cache_put(&sw->jobs[i], NULL, NULL);
+
         if (ngx_feira_svc_publish(&sw->jobs[i], ngx_feira_svc_sweep_published,
                                   sw)
             == NGX_OK)
@@ -150,6 +152,7 @@ ngx_feira_svc_sweep_free(ngx_feira_svc_sweep_t *sw)
             }
 
             json_decref(sw->jobs[i].result);
+            json_decref(sw->jobs[i].cache);
         }
 
         free(sw->jobs);

@@ -90,6 +90,13 @@ static ngx_command_t  ngx_http_feira_services_commands[] = {
       offsetof(ngx_http_feira_services_main_conf_t, rating_ttl),
       NULL },
 
+    { ngx_string("feira_services_request_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_feira_services_main_conf_t, request_cache),
+      NULL },
+
     { ngx_string("feira_services_match_candidates"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -155,6 +162,7 @@ ngx_http_feira_services_create_main_conf(ngx_conf_t *cf)
     smcf->presence_ttl = NGX_CONF_UNSET;
     smcf->request_ttl = NGX_CONF_UNSET;
     smcf->rating_ttl = NGX_CONF_UNSET;
+    smcf->request_cache = NGX_CONF_UNSET;
     smcf->relay_after = NGX_CONF_UNSET;
     smcf->sweep_interval = NGX_CONF_UNSET_MSEC;
     smcf->offer_top = NGX_CONF_UNSET_UINT;
@@ -175,6 +183,7 @@ ngx_http_feira_services_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(smcf->presence_ttl, 60);
     ngx_conf_init_value(smcf->request_ttl, 3600);
     ngx_conf_init_value(smcf->rating_ttl, 60);
+    ngx_conf_init_value(smcf->request_cache, 300);
     ngx_conf_init_value(smcf->relay_after, 30);
     ngx_conf_init_msec_value(smcf->sweep_interval, 10000);
     ngx_conf_init_uint_value(smcf->offer_top, 5);
@@ -609,6 +618,13 @@ ngx_feira_svc_adopt(ngx_http_request_t *r, ngx_feira_svc_job_t *job)
     if (job->mirror) {
         if (ngx_feira_json_cleanup_add(r->pool, job->mirror) != NGX_OK) {
             job->mirror = NULL;
+            return NGX_ERROR;
+        }
+    }
+
+    if (job->cache) {
+        if (ngx_feira_json_cleanup_add(r->pool, job->cache) != NGX_OK) {
+            job->cache = NULL;
             return NGX_ERROR;
         }
     }

@@ -32,6 +32,7 @@
 #define NGX_FEIRA_SVC_KEY_OFFER      "feira:offer:"      /* + category */
 #define NGX_FEIRA_SVC_KEY_OFFERS     "feira:offers"
 #define NGX_FEIRA_SVC_KEY_RATING     "feira:rating"
+#define NGX_FEIRA_SVC_KEY_REQUEST    "feira:request:"    /* + request id */
 
 /* ngx_feira_svc_count_offers() */
 #define NGX_FEIRA_SVC_OFFERED        "r"
@@ -54,6 +55,7 @@ typedef struct {
     ngx_uint_t                   offer_top;
     ngx_uint_t                   max_radius;      /* km */
     ngx_uint_t                   candidates;
+    time_t                       request_cache;   /* 0: no cache */
 
     ngx_uint_t                   used;            /* some location serves */
     ngx_uint_t                   requests;        /* requests are served */
@@ -65,13 +67,20 @@ typedef struct {
 } ngx_http_feira_services_loc_conf_t;
 
 
+typedef struct ngx_feira_svc_job_s  ngx_feira_svc_job_t;
+
+/* ngx_feira_svc_request_load() */
+typedef void (*ngx_feira_svc_loaded_pt)(ngx_http_request_t *r,
+    ngx_feira_svc_job_t *job);
+
+
 /*
  * One job of the thread pool, for every endpoint: inputs copied from the
  * request before it is posted, outputs read on the event loop once it is
  * done.  Nothing in it points into a pool the job would have to touch.
  */
 
-typedef struct {
+struct ngx_feira_svc_job_s {
     ngx_http_feira_services_main_conf_t  *smcf;
 
     /* in */
@@ -98,6 +107,7 @@ typedef struct {
     char                         current[16];   /* status, on a 409 */
     ngx_feira_errors_t           errs;
     json_t                      *result;        /* the answer, malloc()ed */
+    json_t                      *cache;         /* the request, for Redis */
 
     /* the Redis mirror, after an offering changed or a provider went on */
     char                         profile[NGX_FEIRA_PROFILE_LEN];
@@ -111,7 +121,11 @@ typedef struct {
     char                         provider[25];  /* accepted by */
     unsigned                     was_offered:1;
     unsigned                     adopted:1;
-} ngx_feira_svc_job_t;
+
+    /* the event loop's only: a request being loaded */
+    ngx_http_request_t          *request;
+    ngx_feira_svc_loaded_pt      loaded;
+};
 
 
 /* one run of the sweep: the jobs it made, published on the event loop */
@@ -198,6 +212,28 @@ void ngx_feira_svc_month_key(time_t t, int back, char *buf);
 ngx_int_t ngx_feira_svc_match(ngx_http_request_t *r,
     ngx_feira_svc_match_query_t *q);
 
+/*
+ * ngx_feira_services_access.c: who the caller of a job is to a request,
+ * from the request as its client sees it (pure: any thread)
+ */
+ngx_uint_t ngx_feira_svc_relation(json_t *view, ngx_feira_svc_job_t *job);
+ngx_uint_t ngx_feira_svc_visible(json_t *view, ngx_feira_svc_job_t *job,
+    ngx_uint_t rel);
+ngx_uint_t ngx_feira_svc_offered(json_t *view, const char *id);
+
+/*
+ * ngx_feira_services_cache.c: request documents in Redis.  load() answers
+ * through "loaded" with job->result the request as its client sees it
+ * (or job->status an error), from Redis or else from MongoDB; put() then
+ * calls fn (if any) once, NGX_OK or not.
+ */
+typedef void (*ngx_feira_svc_cached_pt)(void *data);
+
+ngx_int_t ngx_feira_svc_request_load(ngx_http_request_t *r,
+    ngx_feira_svc_job_t *job, ngx_feira_svc_loaded_pt loaded);
+void ngx_feira_svc_cache_put(ngx_feira_svc_job_t *job,
+    ngx_feira_svc_cached_pt fn, void *data);
+
 /* ngx_feira_services_requests.c */
 ngx_int_t ngx_feira_svc_requests_handler(ngx_http_request_t *r);
 
@@ -213,9 +249,8 @@ char *ngx_feira_svc_event(const char *type, const char *event_id,
 /* ngx_feira_services_store.c: jobs for the thread pool */
 ngx_int_t ngx_feira_svc_indexes(mongoc_client_t *client);
 void ngx_feira_svc_request_create_job(void *data);
-void ngx_feira_svc_request_get_job(void *data);
+void ngx_feira_svc_request_load_job(void *data);
 void ngx_feira_svc_request_list_job(void *data);
-void ngx_feira_svc_request_match_job(void *data);
 void ngx_feira_svc_request_transition_job(void *data);
 void ngx_feira_svc_transition(ngx_feira_svc_job_t *job,
     mongoc_client_t *client);

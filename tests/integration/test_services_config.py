@@ -29,6 +29,7 @@ def nginx_t(edit):
     ("feira_services_sweep_interval", "10ms", "at least 100ms"),
     ("feira_services_presence_ttl", "0s", "at least 1s"),
     ("feira_services_request_ttl", "forever", "invalid value"),
+    ("feira_services_request_cache", "soon", "invalid value"),
 ])
 def test_bad_services_directive_fails_nginx_t(directive, value, message):
     def edit(conf):

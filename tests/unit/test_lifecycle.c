@@ -152,6 +152,24 @@ test_no_state_is_entered_twice(void **state)
 }
 
 
+/* the request cache takes the rank of the status as the version */
+
+static void
+test_every_transition_moves_forward(void **state)
+{
+    const ngx_feira_transition_t  *t;
+
+    for (t = ngx_feira_lifecycle; t->from; t++) {
+        assert_true(ngx_feira_lifecycle_rank(t->from) >= 0);
+        assert_true(ngx_feira_lifecycle_rank(t->to)
+                    > ngx_feira_lifecycle_rank(t->from));
+    }
+
+    assert_int_equal(ngx_feira_lifecycle_rank(NGX_FEIRA_STATE_INITIAL), 0);
+    assert_int_equal(ngx_feira_lifecycle_rank("nonsense"), -1);
+}
+
+
 static void
 test_doc_matches_table(void **state)
 {
@@ -202,6 +220,7 @@ main(void)
         cmocka_unit_test(test_the_issue_transitions),
         cmocka_unit_test(test_cancel_before_completed_only),
         cmocka_unit_test(test_no_state_is_entered_twice),
+        cmocka_unit_test(test_every_transition_moves_forward),
         cmocka_unit_test(test_doc_matches_table),
     };
 
