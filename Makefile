@@ -101,10 +101,13 @@ test: deps build
 	@scripts/test-integration.sh $(PYTEST_ARGS)
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
-# the integration suite against the ASan/UBSan build of the modules; a
-# sanitizer report in any nginx's logs fails the test that ran it
-test-asan: deps asan
-	FEIRA_MODULES_DIR=$(BUILD)/asan-modules FEIRA_ASAN=1 \
+# the integration suite against the ASan/UBSan build of the modules and
+# the workers; a sanitizer report in any nginx's or worker's log fails the
+# test that ran it (the valgrind tests run the plain build: valgrind and
+# ASan do not mix)
+test-asan: deps build asan
+	FEIRA_MODULES_DIR=$(BUILD)/asan-modules \
+	FEIRA_WORKERS_DIR=$(BUILD)/asan/workers FEIRA_ASAN=1 \
 	    scripts/test-integration.sh $(PYTEST_ARGS)
 
 # every libFuzzer target for FUZZ_SECONDS (make test: 30 s each)

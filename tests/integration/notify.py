@@ -23,6 +23,8 @@ BIN = os.path.join(ROOT, "build", "bin")
 WORKER = os.path.join(os.environ.get("FEIRA_WORKERS_DIR")
                       or os.path.join(ROOT, "build", "workers"),
                       "notification-worker")
+# what runs under a wrapper (valgrind) is always the plain build
+PLAIN_WORKER = os.path.join(ROOT, "build", "workers", "notification-worker")
 
 
 def offset():
@@ -125,7 +127,8 @@ class Worker:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(self.wrapper + [WORKER], env=self.env,
+        binary = PLAIN_WORKER if self.wrapper else WORKER
+        self.proc = subprocess.Popen(self.wrapper + [binary], env=self.env,
                                      stdout=self.logfile, stderr=self.logfile)
         wait_for(self.healthy, timeout=120 if self.wrapper else 30,
                  what="worker /healthz")
