@@ -36,6 +36,7 @@ static void ngx_feira_chat_send(mongoc_client_t *client,
     ngx_feira_chat_op_t *op);
 static void ngx_feira_chat_history(mongoc_client_t *client,
     ngx_feira_chat_op_t *op);
+static json_t *ngx_feira_chat_item(const bson_t *doc, void *data);
 static void ngx_feira_chat_read(mongoc_client_t *client,
     ngx_feira_chat_op_t *op);
 static void ngx_feira_chat_conversations(mongoc_client_t *client,
@@ -499,18 +500,24 @@ done:
 }
 
 
+static json_t *
+ngx_feira_chat_item(const bson_t *doc, void *data)
+{
+    return ngx_feira_chat_message_json(doc);
+}
+
+
 /* newest first; ?before= is the last id of the previous page */
 
 static void
 ngx_feira_chat_history(mongoc_client_t *client, ngx_feira_chat_op_t *op)
 {
     bson_t               *filter, *opts;
-    json_t               *items, *item, *last;
+    json_t               *page;
     int64_t               unread;
+    ngx_int_t             rc;
     bson_oid_t            rid, pid, before;
-    ngx_uint_t            n;
     bson_error_t          error;
-    const bson_t         *doc;
     mongoc_cursor_t      *cursor;
     mongoc_collection_t  *messages;
 
@@ -535,35 +542,15 @@ ngx_feira_chat_history(mongoc_client_t *client, ngx_feira_chat_op_t *op)
     messages = ngx_feira_chat_collection(client, NGX_FEIRA_CHAT_MESSAGES);
     cursor = mongoc_collection_find_with_opts(messages, filter, opts, NULL);
 
-    items = json_array();
-    last = NULL;
-    n = 0;
+    rc = ngx_feira_mongo_page(cursor, op->limit, ngx_feira_chat_item, NULL,
+                              "id", &page, &error);
 
-    while (items && mongoc_cursor_next(cursor, &doc)) {
-        if (n++ == op->limit) {
-            break;
-        }
-
-        item = ngx_feira_chat_message_json(doc);
-
-        if (item == NULL || json_array_append_new(items, item) != 0) {
-            json_decref(items);
-            items = NULL;
-            break;
-        }
-
-        last = item;
-    }
-
-    if (items && mongoc_cursor_error(cursor, &error)) {
+    if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "feira: chat: history: %s", error.message);
-        json_decref(items);
-        items = NULL;
-        n = 0;
         ngx_feira_chat_fail(op, NGX_HTTP_SERVICE_UNAVAILABLE, NULL);
 
-    } else if (items == NULL) {
+    } else if (rc == NGX_ERROR) {
         ngx_feira_chat_fail(op, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL);
     }
 
@@ -572,7 +559,7 @@ ngx_feira_chat_history(mongoc_client_t *client, ngx_feira_chat_op_t *op)
     bson_destroy(filter);
     bson_destroy(opts);
 
-    if (items == NULL) {
+    if (page == NULL) {
         return;
     }
 
@@ -582,18 +569,22 @@ ngx_feira_chat_history(mongoc_client_t *client, ngx_feira_chat_op_t *op)
                                                    op->provider_id, op->user,
                                                    NULL);
 
-    op->result = json_pack("{s:o, s:o, s:s, s:s, s:s, s:o}",
-                           "items", items,
-                           "next_cursor",
-                               (n > op->limit && last)
-                               ? json_incref(json_object_get(last, "id"))
-                               : json_null(),
-                           "request_id", op->request_id,
-                           "client_id", op->client_id,
-                           "provider_id", op->provider_id,
-                           "unread",
+    if (json_object_set_new(page, "request_id",
+                            json_string(op->request_id)) == 0
+        && json_object_set_new(page, "client_id",
+                               json_string(op->client_id)) == 0
+        && json_object_set_new(page, "provider_id",
+                               json_string(op->provider_id)) == 0
+        && json_object_set_new(page, "unread",
                                unread < 0 ? json_null()
-                                          : json_integer(unread));
+                                          : json_integer(unread)) == 0)
+    {
+        op->result = page;
+
+    } else {
+        json_decref(page);
+        ngx_feira_chat_fail(op, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL);
+    }
 
     if (op->result == NULL) {
         ngx_feira_chat_fail(op, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL);

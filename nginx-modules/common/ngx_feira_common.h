@@ -120,6 +120,19 @@ void ngx_feira_rfc3339(int64_t ms, char *buf, size_t size);
 ngx_int_t ngx_feira_page_args(ngx_http_request_t *r, ngx_feira_page_t *page,
     ngx_feira_errors_t *errs);
 
+/* a document as a list shows it; NULL: out of memory */
+typedef json_t *(*ngx_feira_page_view_pt)(const bson_t *doc, void *data);
+
+/*
+ * One page of a find sorted by _id with a limit of "limit" + 1, in a job:
+ * {"items": [each document through "view"], "next_cursor": the "id_name"
+ * of the last item when there is one more, else null}.  NGX_DECLINED with
+ * *error the store's, NGX_ERROR when out of memory.
+ */
+ngx_int_t ngx_feira_mongo_page(mongoc_cursor_t *cursor, ngx_uint_t limit,
+    ngx_feira_page_view_pt view, void *data, const char *id_name,
+    json_t **page, bson_error_t *error);
+
 
 /* blocking work in the thread pool: ngx_feira_thread.c */
 

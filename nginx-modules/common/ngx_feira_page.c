@@ -1,6 +1,7 @@
 /*
  * Lists: ?limit= and ?cursor= of a request, checked by the pure
- * ngx_feira_page_parse() (ngx_feira_validate.c), for every list endpoint.
+ * ngx_feira_page_parse() (ngx_feira_validate.c), and the page a MongoDB
+ * cursor makes, for every list endpoint.
  */
 
 #include "ngx_feira_common.h"
@@ -26,4 +27,56 @@ ngx_feira_page_args(ngx_http_request_t *r, ngx_feira_page_t *page,
     }
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_feira_mongo_page(mongoc_cursor_t *cursor, ngx_uint_t limit,
+    ngx_feira_page_view_pt view, void *data, const char *id_name,
+    json_t **page, bson_error_t *error)
+{
+    json_t        *items, *item, *next;
+    ngx_uint_t     n, more;
+    const bson_t  *doc;
+
+    *page = NULL;
+
+    items = json_array();
+    if (items == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+    more = 0;
+
+    while (mongoc_cursor_next(cursor, &doc)) {
+        if (n == limit) {
+            more = 1;
+            break;
+        }
+
+        item = view(doc, data);
+
+        if (item == NULL || json_array_append_new(items, item) != 0) {
+            json_decref(items);
+            return NGX_ERROR;
+        }
+
+        n++;
+    }
+
+    if (mongoc_cursor_error(cursor, error)) {
+        json_decref(items);
+        return NGX_DECLINED;
+    }
+
+    next = (more && n) ? json_object_get(json_array_get(items, n - 1),
+                                         id_name)
+                       : NULL;
+
+    *page = json_pack("{s:O, s:O?}", "items", items, "next_cursor", next);
+
+    json_decref(items);
+
+    return *page ? NGX_OK : NGX_ERROR;
 }

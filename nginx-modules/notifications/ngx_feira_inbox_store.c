@@ -6,7 +6,7 @@
 #include "ngx_http_feira_notifications_module.h"
 
 
-static json_t *ngx_feira_inbox_item(const bson_t *doc);
+static json_t *ngx_feira_inbox_item(const bson_t *doc, void *data);
 static ngx_int_t ngx_feira_inbox_unread(mongoc_collection_t *coll,
     bson_oid_t *user, json_t *result);
 
@@ -17,16 +17,12 @@ ngx_feira_inbox_list_job(void *data)
     ngx_feira_inbox_job_t  *job = data;
 
     bson_t               *filter, *opts;
-    json_t               *items, *item;
-    bson_oid_t            user, cursor, last;
-    ngx_uint_t            n;
-    const bson_t         *doc;
-    bson_iter_t           it;
+    ngx_int_t             rc;
+    bson_oid_t            user, cursor;
     bson_error_t          error;
     mongoc_cursor_t      *cur;
     mongoc_client_t      *client;
     mongoc_collection_t  *coll;
-    char                  hex[25];
 
     job->status = NGX_HTTP_SERVICE_UNAVAILABLE;
 
@@ -57,40 +53,17 @@ ngx_feira_inbox_list_job(void *data)
 
     cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
 
-    items = json_array();
-    job->result = json_pack("{s:o, s:n}", "items", items, "next_cursor");
+    rc = ngx_feira_mongo_page(cur, job->page.limit, ngx_feira_inbox_item,
+                              NULL, "id", &job->result, &error);
 
-    n = 0;
-
-    while (job->result && mongoc_cursor_next(cur, &doc)) {
-        if (n == job->page.limit) {
-            bson_oid_to_string(&last, hex);
-            json_object_set_new(job->result, "next_cursor", json_string(hex));
-            break;
-        }
-
-        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
-            bson_oid_copy(bson_iter_oid(&it), &last);
-        }
-
-        item = ngx_feira_inbox_item(doc);
-
-        if (item) {
-            json_array_append_new(items, item);
-        }
-
-        n++;
-    }
-
-    if (mongoc_cursor_error(cur, &error)) {
+    if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "feira: notifications: %s", error.message);
-        json_decref(job->result);
-        job->result = NULL;
 
-    } else if (job->result
-               && ngx_feira_inbox_unread(coll, &user, job->result) == NGX_OK)
-    {
+    } else if (rc == NGX_ERROR) {
+        job->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else if (ngx_feira_inbox_unread(coll, &user, job->result) == NGX_OK) {
         job->status = NGX_HTTP_OK;
     }
 
@@ -217,7 +190,7 @@ ngx_feira_inbox_unread(mongoc_collection_t *coll, bson_oid_t *user,
 /* what the owner sees of one notification */
 
 static json_t *
-ngx_feira_inbox_item(const bson_t *doc)
+ngx_feira_inbox_item(const bson_t *doc, void *data)
 {
     json_t       *item;
     bson_iter_t   it;

@@ -304,3 +304,50 @@ ngx_feira_svc_bson_value(const bson_t *reply, bson_t *value)
 
     return bson_init_static(value, buf, len);
 }
+
+
+/* a document of a list as the API shows it; data: the name of its _id */
+
+json_t *
+ngx_feira_svc_bson_view(const bson_t *doc, void *data)
+{
+    return ngx_feira_svc_bson_json(doc, data, NULL);
+}
+
+
+/*
+ * A page of a list job, sorted by _id ("sort" 1 or -1), into job->result
+ * and job->status.
+ */
+
+void
+ngx_feira_svc_page(ngx_feira_svc_job_t *job, mongoc_collection_t *coll,
+    const bson_t *filter, int sort, ngx_feira_page_view_pt view, void *data,
+    const char *id_name, const char *what)
+{
+    bson_t           *opts;
+    ngx_int_t         rc;
+    bson_error_t      error;
+    mongoc_cursor_t  *cursor;
+
+    opts = BCON_NEW("sort", "{", "_id", BCON_INT32(sort), "}",
+                    "limit", BCON_INT64((int64_t) job->limit + 1));
+
+    cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+
+    rc = ngx_feira_mongo_page(cursor, job->limit, view, data, id_name,
+                              &job->result, &error);
+
+    if (rc == NGX_OK) {
+        job->status = NGX_HTTP_OK;
+
+    } else if (rc == NGX_DECLINED) {
+        ngx_feira_svc_unavailable(job, what, &error);
+
+    } else {
+        job->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(opts);
+}

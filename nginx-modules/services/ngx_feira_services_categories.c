@@ -186,15 +186,8 @@ ngx_feira_svc_category_list_job(void *data)
 {
     ngx_feira_svc_job_t  *job = data;
 
-    char                  last[NGX_FEIRA_SVC_SLUG_LEN + 1];
-    json_t               *items, *item;
-    bson_t               *filter, *opts;
-    ngx_uint_t            n;
-    bson_error_t          error;
-    const bson_t         *doc;
-    const char           *slug;
+    bson_t               *filter;
     mongoc_client_t      *client;
-    mongoc_cursor_t      *cursor;
     mongoc_collection_t  *coll;
 
     client = ngx_feira_mongo_pop();
@@ -213,50 +206,11 @@ ngx_feira_svc_category_list_job(void *data)
         filter = bson_new();
     }
 
-    opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}",
-                    "limit", BCON_INT64((int64_t) job->limit + 1));
+    /* by slug, A to Z */
+    ngx_feira_svc_page(job, coll, filter, 1, ngx_feira_svc_bson_view, "slug",
+                       "slug", "list categories");
 
-    cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
-
-    items = json_array();
-    n = 0;
-    last[0] = '\0';
-
-    while (items && mongoc_cursor_next(cursor, &doc)) {
-        if (++n > job->limit) {
-            break;
-        }
-
-        item = ngx_feira_svc_bson_json(doc, "slug", NULL);
-        slug = ngx_feira_svc_bson_str(doc, "_id");
-
-        if (item == NULL || slug == NULL
-            || json_array_append_new(items, item) != 0)
-        {
-            json_decref(item);
-            json_decref(items);
-            items = NULL;
-            break;
-        }
-
-        ngx_cpystrn((u_char *) last, (u_char *) slug, sizeof(last));
-    }
-
-    if (mongoc_cursor_error(cursor, &error)) {
-        ngx_feira_svc_unavailable(job, "list categories", &error);
-        json_decref(items);
-
-    } else if (items != NULL) {
-        job->result = json_pack("{s:o, s:s?}", "items", items,
-                                "next_cursor",
-                                n > job->limit ? last : NULL);
-        job->status = job->result ? NGX_HTTP_OK
-                                  : NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    mongoc_cursor_destroy(cursor);
     bson_destroy(filter);
-    bson_destroy(opts);
     mongoc_collection_destroy(coll);
     ngx_feira_mongo_push(client);
 }

@@ -10,6 +10,7 @@
 
 static json_t *ngx_feira_svc_request_view(const bson_t *doc,
     ngx_uint_t full);
+static json_t *ngx_feira_svc_request_item(const bson_t *doc, void *data);
 static bson_t *ngx_feira_svc_request_find(ngx_feira_svc_job_t *job,
     mongoc_client_t *client, bson_oid_t *oid);
 static ngx_int_t ngx_feira_svc_accept_offering(ngx_feira_svc_job_t *job,
@@ -389,15 +390,10 @@ ngx_feira_svc_request_list_job(void *data)
 {
     ngx_feira_svc_job_t  *job = data;
 
-    char                  last[25];
-    json_t               *items, *item;
-    bson_t               *filter, *opts;
+    bson_t               *filter;
     bson_oid_t            oid;
-    ngx_uint_t            n, client_side;
-    bson_error_t          error;
-    const bson_t         *doc;
+    ngx_uint_t            client_side, full;
     mongoc_client_t      *client;
-    mongoc_cursor_t      *cursor;
     mongoc_collection_t  *coll;
 
     client = ngx_feira_mongo_pop();
@@ -436,49 +432,23 @@ ngx_feira_svc_request_list_job(void *data)
         BCON_APPEND(filter, "_id", "{", "$lt", BCON_OID(&oid), "}");
     }
 
-    opts = BCON_NEW("sort", "{", "_id", BCON_INT32(-1), "}",
-                    "limit", BCON_INT64((int64_t) job->limit + 1));
+    full = client_side || ngx_strcmp(job->role, "admin") == 0;
 
-    cursor = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+    ngx_feira_svc_page(job, coll, filter, -1, ngx_feira_svc_request_item,
+                       &full, "id", "list requests");
 
-    items = json_array();
-    n = 0;
-    last[0] = '\0';
-
-    while (items && mongoc_cursor_next(cursor, &doc)) {
-        if (++n > job->limit) {
-            break;
-        }
-
-        item = ngx_feira_svc_request_view(doc, client_side
-                                      || ngx_strcmp(job->role, "admin") == 0);
-
-        if (item == NULL || json_array_append_new(items, item) != 0) {
-            json_decref(items);
-            items = NULL;
-            break;
-        }
-
-        (void) ngx_feira_svc_bson_oid(doc, "_id", last);
-    }
-
-    if (mongoc_cursor_error(cursor, &error)) {
-        ngx_feira_svc_unavailable(job, "list requests", &error);
-        json_decref(items);
-
-    } else if (items != NULL) {
-        job->result = json_pack("{s:o, s:s?}", "items", items,
-                                "next_cursor",
-                                n > job->limit ? last : NULL);
-        job->status = job->result ? NGX_HTTP_OK
-                                  : NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    mongoc_cursor_destroy(cursor);
     bson_destroy(filter);
-    bson_destroy(opts);
     mongoc_collection_destroy(coll);
     ngx_feira_mongo_push(client);
+}
+
+
+static json_t *
+ngx_feira_svc_request_item(const bson_t *doc, void *data)
+{
+    ngx_uint_t  *full = data;
+
+    return ngx_feira_svc_request_view(doc, *full);
 }
 
 

@@ -268,6 +268,10 @@ double ngx_feira_svc_bson_double(const bson_t *doc, const char *path);
 const char *ngx_feira_svc_bson_str(const bson_t *doc, const char *path);
 int ngx_feira_svc_bson_oid(const bson_t *doc, const char *path, char *hex);
 int ngx_feira_svc_bson_value(const bson_t *reply, bson_t *value);
+json_t *ngx_feira_svc_bson_view(const bson_t *doc, void *data);
+void ngx_feira_svc_page(ngx_feira_svc_job_t *job, mongoc_collection_t *coll,
+    const bson_t *filter, int sort, ngx_feira_page_view_pt view, void *data,
+    const char *id_name, const char *what);
 
 /* ngx_feira_services_sweep.c: expiry, outbox relay */
 ngx_int_t ngx_feira_svc_sweep_init(ngx_cycle_t *cycle,

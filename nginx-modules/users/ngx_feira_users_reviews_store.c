@@ -42,6 +42,7 @@ static void ngx_feira_users_rating_cache(mongoc_client_t *client,
 static ngx_int_t ngx_feira_users_oid_of(const bson_t *doc, const char *key,
     bson_oid_t *oid);
 static mongoc_collection_t *ngx_feira_users_reviews(mongoc_client_t *client);
+static json_t *ngx_feira_users_review_item(const bson_t *doc, void *data);
 
 
 /*
@@ -253,13 +254,10 @@ ngx_feira_users_reviews_list_job(void *data)
 {
     ngx_feira_users_job_t  *job = data;
 
-    json_t               *items, *review;
     bson_t               *filter, *opts, user;
-    size_t                n;
     ngx_int_t             rc;
     bson_oid_t            after;
     bson_error_t          error;
-    const bson_t         *doc;
     mongoc_cursor_t      *cursor;
     mongoc_client_t      *client;
     mongoc_collection_t  *users, *reviews;
@@ -273,7 +271,6 @@ ngx_feira_users_reviews_list_job(void *data)
     users = mongoc_client_get_collection(client, ngx_feira_mongo_db(),
                                          "users");
     reviews = ngx_feira_users_reviews(client);
-    items = NULL;
     cursor = NULL;
 
     filter = BCON_NEW("_id", BCON_OID(&job->user));
@@ -316,44 +313,19 @@ ngx_feira_users_reviews_list_job(void *data)
     bson_destroy(filter);
     bson_destroy(opts);
 
-    items = json_array();
-    if (items == NULL) {
-        goto done;
-    }
+    rc = ngx_feira_mongo_page(cursor, job->page.limit,
+                              ngx_feira_users_review_item, NULL, "id",
+                              &job->result, &error);
 
-    n = 0;
-
-    while (mongoc_cursor_next(cursor, &doc)) {
-        if (++n > job->page.limit) {
-            break;
-        }
-
-        review = ngx_feira_users_review_view(doc);
-
-        if (review == NULL || json_array_append_new(items, review) != 0) {
-            goto done;
-        }
-    }
-
-    if (mongoc_cursor_error(cursor, &error)) {
+    if (rc == NGX_DECLINED) {
         ngx_feira_users_store_error(job, "find reviews", &error);
         goto done;
     }
 
-    if (n > job->page.limit) {
-        review = json_array_get(items, job->page.limit - 1);
-        job->result = json_pack("{s:O, s:O}", "items", items, "next_cursor",
-                                json_object_get(review, "id"));
-
-    } else {
-        job->result = json_pack("{s:O, s:n}", "items", items, "next_cursor");
-    }
-
-    job->status = job->result ? NGX_HTTP_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    job->status = (rc == NGX_OK) ? NGX_HTTP_OK
+                                 : NGX_HTTP_INTERNAL_SERVER_ERROR;
 
 done:
-
-    json_decref(items);
 
     if (cursor) {
         mongoc_cursor_destroy(cursor);
@@ -362,6 +334,13 @@ done:
     mongoc_collection_destroy(users);
     mongoc_collection_destroy(reviews);
     ngx_feira_mongo_push(client);
+}
+
+
+static json_t *
+ngx_feira_users_review_item(const bson_t *doc, void *data)
+{
+    return ngx_feira_users_review_view(doc);
 }
 
 
