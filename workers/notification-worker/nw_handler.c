@@ -31,6 +31,7 @@ typedef struct {
 
 static int nw_collect_ids(nw_plan_t *plans, size_t n, char (**ids)[32],
     size_t *nids);
+static int nw_id_cmp(const void *a, const void *b);
 static nw_job_t *nw_job_new(nw_ctx_t *c, nw_channel_t *ch, nw_attempt_t *a,
     nw_plan_t *p, nw_recipient_t *r, const char *suffix, const char *to);
 static int nw_render_all(nw_ctx_t *c, nw_job_t *job, const char *lang,
@@ -81,10 +82,31 @@ nw_collect_ids(nw_plan_t *plans, size_t n, char (**ids)[32], size_t *nids)
         }
     }
 
+    /* each user once: the store matches every document against the list */
+
+    if (m > 1) {
+        qsort(list, m, 32, nw_id_cmp);
+
+        for (i = 1, j = 1; i < m; i++) {
+            if (strcmp(list[i], list[j - 1]) != 0) {
+                memcpy(list[j++], list[i], 32);
+            }
+        }
+
+        m = j;
+    }
+
     *ids = list;
     *nids = m;
 
     return 0;
+}
+
+
+static int
+nw_id_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
 }
 
 
