@@ -520,6 +520,9 @@ nw_handle(void *ctx, fw_event_t **evs, size_t n)
         ((nw_attempt_t *) job->owner)->pending++;
     }
 
+    fw_log_debug("batch of %zu events: %zu jobs, %zu seen before", n, njobs,
+                 k);
+
     for (i = 0; i < njobs; i++) {
         if (jobs[i].job != NULL) {
             nw_sender_submit(c->sender, jobs[i].job);
@@ -633,6 +636,7 @@ nw_poll(void *ctx, int timeout_ms)
     }
 
     list = c->finished;
+    fw_log_debug("%zu outcomes", c->nfinished);
     c->finished = NULL;
     c->nfinished = 0;
 
