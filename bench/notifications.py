@@ -248,7 +248,7 @@ what the same pipeline does when it has both cores to itself.
 What sets the pace: Mailpit, the SMTP stand-in, at {2 * mail:.2f} ms of CPU
 per e-mail ({mail / total:.0%} of the total; MIME parsing, HTML to text for
 its search index, one SQLite transaction per message, with its raw
-messages uncompressed and `GOGC=400`): at 2,000 notifications per second,
+messages uncompressed, `GOGC=400`, `GOMAXPROCS=1`): at 2,000 notifications per second,
 1,000 e-mails per second would take {2 * mail:.2f} of the 2 cores for
 Mailpit alone. The worker processes take {workers:.2f} ms per notification,
 FerretDB {per.get("ferretdb", 0.0):.2f} ms (the inbox entry, a delivery record and an outcome per

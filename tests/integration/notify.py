@@ -66,9 +66,12 @@ class Mailpit:
             args.append("--smtp-auth-allow-insecure")
         self.log = open(os.path.join(self.dir, "mailpit.log"), "w")
         # its Go collector 4 times less often: a tenth of its CPU per
-        # message at the default (bench/notifications.sh)
+        # message at the default; and one core for its goroutines: with two
+        # its scheduler spins for work, a tenth more (bench/notifications.sh;
+        # one core stores over 1,000 messages a second)
         env = dict(os.environ)
         env.setdefault("GOGC", "400")
+        env.setdefault("GOMAXPROCS", "1")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log,
                                      env=env)
         try:
