@@ -3,21 +3,27 @@ FCM HTTP v1 (with its OAuth2 token endpoint) and a Twilio-compatible SMS
 API.  They record every request, can be told to fail, and verify what a
 real provider would: the service-account JWT (RS256, checked with the
 public key through the openssl CLI), the bearer token, basic auth.
+HTTP/1.1 with keep-alive on one asyncio loop: cheap per request.
 
 Run in-process by the tests (Receiver(...).start()) or as a process by the
 benchmark: python3 receivers.py fcm|sms PORT [PUBLIC_KEY_PEM]
 """
 
+import asyncio
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
+
+STATUS_CODES = {s.value for s in HTTPStatus}
 
 
 def b64url_decode(s):
@@ -49,8 +55,114 @@ def verify_rs256(token, public_pem):
     return claims if r.returncode == 0 else None
 
 
+class Headers(dict):
+    """Request headers, their names case-insensitive."""
+
+    def get(self, name, default=None):
+        return super().get(name.lower(), default)
+
+
+class Connection(asyncio.Protocol):
+    """One HTTP/1.1 client connection, kept alive; requests answered in
+    order (the sender waits for each answer before the next request)."""
+
+    def __init__(self, owner):
+        self.owner = owner
+        self.buf = b""
+        self.busy = False
+        self.continued = False
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.owner.connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data):
+        self.buf += data
+        self.next_request()
+
+    def next_request(self):
+        while not self.busy and self.transport is not None \
+                and not self.transport.is_closing():
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buf) > 65536:
+                    self.transport.close()
+                return
+            try:
+                lines = self.buf[:end].decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = Headers()
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                size = int(headers.get("Content-Length") or 0)
+            except ValueError:
+                self.transport.close()
+                return
+            if len(self.buf) < end + 4 + size:
+                if headers.get("Expect", "").lower() == "100-continue" \
+                        and not self.continued:
+                    self.continued = True
+                    self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                return
+            body = self.buf[end + 4:end + 4 + size]
+            self.buf = self.buf[end + 4 + size:]
+            self.continued = False
+            close = headers.get("Connection", "").lower() == "close"
+            if method != "POST":
+                self.answer(close, 501, {"error": "unsupported method"})
+            elif self.owner.delay:
+                # a slow provider: the wait in a thread, not in the loop
+                self.busy = True
+                done = self.owner.loop.run_in_executor(
+                    self.owner.pool, self.owner.handle, path, headers, body)
+                done.add_done_callback(
+                    lambda f, close=close: self.answered(f, close))
+            else:
+                try:
+                    status, reply = self.owner.handle(path, headers, body)
+                except Exception:  # noqa: BLE001 (a bug: 500, as http.server)
+                    status, reply, close = 500, {"error": "internal"}, True
+                self.answer(close, status, reply)
+
+    def answered(self, future, close):
+        self.busy = False
+        try:
+            status, reply = future.result()
+        except Exception:  # noqa: BLE001
+            status, reply, close = 500, {"error": "internal"}, True
+        self.answer(close, status, reply)
+        self.next_request()
+
+    def answer(self, close, status, reply):
+        if self.transport is None or self.transport.is_closing():
+            return
+        data = json.dumps(reply).encode()
+        reason = HTTPStatus(status).phrase if status in STATUS_CODES else ""
+        head = [f"HTTP/1.1 {status} {reason}",
+                "Content-Type: application/json",
+                f"Content-Length: {len(data)}"]
+        if close:
+            head.append("Connection: close")
+        self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode()
+                             + data)
+        if close:
+            self.transport.close()
+
+    def connection_lost(self, exc):
+        self.transport = None
+        self.owner.connections.discard(self)
+
+
 class Receiver:
-    """An HTTP server in a thread that records requests."""
+    """An HTTP/1.1 server that records requests: one asyncio loop in a
+    thread, connections kept alive, a request handled in the loop (in a
+    thread of its own only while the receiver is told to be slow).  Cheap
+    per request, so the benchmark measures the worker, not the stand-in."""
 
     def __init__(self, port=0):
         self.lock = threading.Lock()
@@ -59,37 +171,33 @@ class Receiver:
         self.fail_next = 0          # answer this many sends with fail_status
         self.fail_always = False
         self.fail_status = 503
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n)
-                status, reply = owner.handle(self.path, self.headers, body)
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        self.connections = set()
+        self.loop = asyncio.new_event_loop()
+        self.pool = ThreadPoolExecutor(max_workers=64)
+        self.server = self.loop.run_until_complete(self.loop.create_server(
+            lambda: Connection(self), "127.0.0.1", port, backlog=256))
+        self.port = self.server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = None
 
     def start(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.thread = threading.Thread(target=self.loop.run_forever,
+                                       daemon=True)
+        self.thread.start()
         return self
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        async def close():
+            self.server.close()
+            for c in list(self.connections):
+                if c.transport is not None:
+                    c.transport.close()
+        if self.thread is not None:
+            asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+        self.pool.shutdown(wait=False)
+        self.loop.close()
 
     def injected_failure(self):
         """True when this send is to fail (and counts it)."""

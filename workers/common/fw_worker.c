@@ -874,12 +874,18 @@ fw_drain(fw_worker_t *w, int timeout_ms)
 }
 
 
-/* takes up to a batch of messages; waits at most wait_ms for the first */
+/*
+ * Takes up to a batch of messages; waits at most wait_ms for the first.
+ * When the events in flight are at the cap, nothing is taken until there
+ * is room for a whole batch again: under load the handler gets full
+ * batches, not one batch per handful of finished events (its per-batch
+ * cost, the store's queries, is paid once for many events).
+ */
 
 static size_t
 fw_consume(fw_worker_t *w, int wait_ms)
 {
-    size_t               n;
+    size_t               n, room;
     int64_t              now;
     fw_part_t           *p;
     fw_event_t          *ev;
@@ -887,6 +893,13 @@ fw_consume(fw_worker_t *w, int wait_ms)
 
     n = 0;
     now = fw_now_ms();
+
+    room = w->conf.max_inflight > w->active + w->nwaiting
+           ? w->conf.max_inflight - w->active - w->nwaiting : 0;
+
+    if (room < w->conf.batch && room < w->conf.max_inflight) {
+        return 0;
+    }
 
     while (n < w->conf.batch && w->active + w->nwaiting < w->conf.max_inflight)
     {

@@ -31,10 +31,12 @@ typedef struct {
 
 static int nw_collect_ids(nw_plan_t *plans, size_t n, char (**ids)[32],
     size_t *nids);
+static int nw_id_cmp(const void *a, const void *b);
 static nw_job_t *nw_job_new(nw_ctx_t *c, nw_channel_t *ch, nw_attempt_t *a,
     nw_plan_t *p, nw_recipient_t *r, const char *suffix, const char *to);
 static int nw_render_all(nw_ctx_t *c, nw_job_t *job, const char *lang,
     json_t *vars);
+static int nw_copy_texts(nw_job_t *job, nw_job_t *from);
 static int nw_defer(nw_ctx_t *c, nw_job_t *job, fw_event_t *ev, time_t until);
 static void nw_attempt_job_done(nw_attempt_t *a, nw_job_t *job);
 
@@ -81,10 +83,31 @@ nw_collect_ids(nw_plan_t *plans, size_t n, char (**ids)[32], size_t *nids)
         }
     }
 
+    /* each user once: the store matches every document against the list */
+
+    if (m > 1) {
+        qsort(list, m, 32, nw_id_cmp);
+
+        for (i = 1, j = 1; i < m; i++) {
+            if (strcmp(list[i], list[j - 1]) != 0) {
+                memcpy(list[j++], list[i], 32);
+            }
+        }
+
+        m = j;
+    }
+
     *ids = list;
     *nids = m;
 
     return 0;
+}
+
+
+static int
+nw_id_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
 }
 
 
@@ -135,6 +158,21 @@ nw_render_all(nw_ctx_t *c, nw_job_t *job, const char *lang, json_t *vars)
                           vars);
     job->short_text = nw_render(c->templates, lang, job->template,
                                 NW_PART_SHORT, vars);
+
+    return (job->subject && job->text && job->html && job->short_text)
+           ? 0 : -1;
+}
+
+
+/* the texts of a recipient, rendered once, for each of its jobs */
+
+static int
+nw_copy_texts(nw_job_t *job, nw_job_t *from)
+{
+    job->subject = strdup(from->subject);
+    job->text = strdup(from->text);
+    job->html = strdup(from->html);
+    job->short_text = strdup(from->short_text);
 
     return (job->subject && job->text && job->html && job->short_text)
            ? 0 : -1;
@@ -196,7 +234,7 @@ nw_handle(void *ctx, fw_event_t **evs, size_t n)
     time_t           now, until;
     json_t          *vars;
     nw_ctx_t        *c;
-    nw_job_t        *job;
+    nw_job_t        *job, *texts;
     nw_plan_t       *plans;
     nw_user_t       *users, *u, *o;
     const char      *lang;
@@ -311,7 +349,12 @@ nw_handle(void *ctx, fw_event_t **evs, size_t n)
             json_object_set_new(vars, "other_name",
                                 json_string(o && o->name ? o->name : ""));
 
-            /* each job of a recipient has the same rendering */
+            /*
+             * each job of a recipient has the same rendering: made once,
+             * for the inbox, and copied into the others
+             */
+            texts = NULL;
+
             for (k = 0; k < 3 + u->ndevices; k++) {
                 nw_channel_t  *ch;
                 const char    *to, *suffix;
@@ -322,24 +365,24 @@ nw_handle(void *ctx, fw_event_t **evs, size_t n)
 
                 if (k == 0) {
                     /* the in-app inbox: always, whatever the preferences */
-                    job = calloc(1, sizeof(nw_job_t));
-                    if (job == NULL) {
+                    texts = calloc(1, sizeof(nw_job_t));
+                    if (texts == NULL) {
                         bad = 1;
                         break;
                     }
 
-                    snprintf(job->template, sizeof(job->template), "%s",
+                    snprintf(texts->template, sizeof(texts->template), "%s",
                              r->template);
 
-                    if (nw_render_all(c, job, lang, vars) != 0
+                    if (nw_render_all(c, texts, lang, vars) != 0
                         || nw_inbox_add(c->store, plans[i].id, u->id,
-                                        r->template, job->subject,
-                                        job->short_text, fw_wall_ms()) != 0)
+                                        r->template, texts->subject,
+                                        texts->short_text, fw_wall_ms()) != 0)
                     {
                         bad = 1;
+                        break;
                     }
 
-                    nw_job_free(job);
                     continue;
                 }
 
@@ -374,7 +417,7 @@ nw_handle(void *ctx, fw_event_t **evs, size_t n)
 
                 job = nw_job_new(c, ch, att[i], &plans[i], r, suffix, to);
 
-                if (job == NULL || nw_render_all(c, job, lang, vars) != 0) {
+                if (job == NULL || nw_copy_texts(job, texts) != 0) {
                     nw_job_free(job);
                     bad = 1;
                     break;
@@ -403,6 +446,7 @@ nw_handle(void *ctx, fw_event_t **evs, size_t n)
                 njobs++;
             }
 
+            nw_job_free(texts);
             json_decref(vars);
         }
 
@@ -497,6 +541,9 @@ nw_handle(void *ctx, fw_event_t **evs, size_t n)
 
         ((nw_attempt_t *) job->owner)->pending++;
     }
+
+    fw_log_debug("batch of %zu events: %zu jobs, %zu seen before", n, njobs,
+                 k);
 
     for (i = 0; i < njobs; i++) {
         if (jobs[i].job != NULL) {
@@ -611,6 +658,7 @@ nw_poll(void *ctx, int timeout_ms)
     }
 
     list = c->finished;
+    fw_log_debug("%zu outcomes", c->nfinished);
     c->finished = NULL;
     c->nfinished = 0;
 

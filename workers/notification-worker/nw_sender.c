@@ -14,6 +14,7 @@
 
 
 #define NW_MAX_CHANNELS  8
+#define NW_MAX_IDLE      256
 
 
 struct nw_sender_s {
@@ -21,12 +22,15 @@ struct nw_sender_s {
     nw_channel_t   *channels[NW_MAX_CHANNELS];
     size_t          nchannels;
     size_t          pending;
+    CURL           *idle[NW_MAX_IDLE];   /* easy handles, reset, for reuse */
+    size_t          nidle;
 };
 
 
 static void nw_sender_start(nw_sender_t *s, int64_t now, int64_t *wait);
 static void nw_sender_reap(nw_sender_t *s);
 static void nw_sender_finish(nw_sender_t *s, nw_job_t *job);
+static CURL *nw_sender_easy(nw_sender_t *s);
 
 
 nw_sender_t *
@@ -55,9 +59,29 @@ void
 nw_sender_free(nw_sender_t *s)
 {
     if (s != NULL) {
+        while (s->nidle > 0) {
+            curl_easy_cleanup(s->idle[--s->nidle]);
+        }
+
         curl_multi_cleanup(s->multi);
         free(s);
     }
+}
+
+
+/*
+ * An easy handle: one of a finished send, reset (its buffers stay
+ * allocated), or a new one.  The connections are the multi's, either way.
+ */
+
+static CURL *
+nw_sender_easy(nw_sender_t *s)
+{
+    if (s->nidle > 0) {
+        return s->idle[--s->nidle];
+    }
+
+    return curl_easy_init();
 }
 
 
@@ -131,7 +155,7 @@ nw_sender_start(nw_sender_t *s, int64_t now, int64_t *wait)
             ch->queued--;
             job->next = NULL;
 
-            job->easy = curl_easy_init();
+            job->easy = nw_sender_easy(s);
             if (job->easy == NULL) {
                 job->result = NW_TRANSIENT;
                 snprintf(job->error, sizeof(job->error), "out of memory");
@@ -192,6 +216,13 @@ nw_sender_reap(nw_sender_t *s)
         job->channel->active--;
         job->result = NW_SENT;
         job->channel->finish(job->channel, job, m->data.result);
+
+        /* the response and the outcome are read: the handle goes again */
+        if (s->nidle < NW_MAX_IDLE) {
+            curl_easy_reset(job->easy);
+            s->idle[s->nidle++] = job->easy;
+            job->easy = NULL;
+        }
 
         nw_sender_finish(s, job);
     }
