@@ -114,21 +114,27 @@ class Mailpit:
 
 
 class Worker:
-    """The real notification worker binary, on its own topics and group."""
+    """The real notification worker binary, on its own topics and group;
+    a subclass names another worker of workers/ (binary, name).  wrapper:
+    a command the worker runs under (memcheck.wrapper())."""
+
+    binary = WORKER
+    name = "notification-worker"
 
     def __init__(self, env, wrapper=()):
         self.env = env
         self.wrapper = list(wrapper)
         self.port = int(env["FEIRA_WORKER_LISTEN"].rsplit(":", 1)[1])
         self.logfile = tempfile.NamedTemporaryFile(
-            prefix="feira-notification-worker-", suffix=".log", delete=False)
+            prefix=f"feira-{self.name}-", suffix=".log", delete=False)
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(self.wrapper + [WORKER], env=self.env,
-                                     stdout=self.logfile, stderr=self.logfile)
+        self.proc = subprocess.Popen(self.wrapper + [self.binary],
+                                     env=self.env, stdout=self.logfile,
+                                     stderr=self.logfile)
         wait_for(self.healthy, timeout=120 if self.wrapper else 30,
-                 what="worker /healthz")
+                 what=f"{self.name} /healthz")
         return self
 
     def healthy(self):
@@ -169,7 +175,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError("worker did not stop on SIGTERM:\n"
+            raise AssertionError(f"{self.name} did not stop on SIGTERM:\n"
                                  + self.log()[-3000:])
 
     def check_log(self):

@@ -27,11 +27,8 @@ OUTPUT = os.path.join(ROOT, "build", "test-output")
 
 
 class AnalyticsWorker(Worker):
-    def start(self):
-        self.proc = subprocess.Popen([WORKER], env=self.env,
-                                     stdout=self.logfile, stderr=self.logfile)
-        wait_for(self.healthy, timeout=30, what="analytics worker /healthz")
-        return self
+    binary = WORKER
+    name = "analytics-worker"
 
     def total(self, name):
         """A counter summed over its labels."""
