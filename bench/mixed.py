@@ -154,6 +154,7 @@ def main():
     base = f"http://127.0.0.1:{port}"
     run_env = dict(os.environ, **env)
     samples = []
+    stop = threading.Event()
     try:
         subprocess.run([os.path.join(ROOT, "scripts", "render-conf.sh"),
                         os.path.join(ROOT, "conf", "nginx.conf"), d,
@@ -189,7 +190,6 @@ def main():
 
         baseline = wrk(f"{base}/r", seconds=10, connections=64)
 
-        stop = threading.Event()
         procs = {"nginx worker": worker}
         if SOAK:
             procs.update(worker_pids(env))
@@ -202,7 +202,7 @@ def main():
             while not stop.wait(10 if SOAK else 5):
                 samples.append((time.time() - t0, rss_all()))
 
-        sampler = threading.Thread(target=sample)
+        sampler = threading.Thread(target=sample, daemon=True)
         rss_before = rss_all()
         samples.append((0.0, rss_before))
         sampler.start()
@@ -235,6 +235,7 @@ def main():
         shutil.copy(f"{d}/logs/error.log", os.path.join(BUILD,
                                                         "mixed-error.log"))
     finally:
+        stop.set()
         subprocess.run(["nginx", "-p", d, "-c", f"{d}/nginx.conf", "-s",
                         "quit"], capture_output=True)
         time.sleep(1)
