@@ -36,7 +36,12 @@ SOAK = "--soak" in sys.argv
 # the workers of the soak, as scripts/stack.sh names them and their pid files
 WORKERS = {"notify": "notification-worker", "payments": "payment-worker",
            "analytics": "analytics-worker"}
+PORTS = {"notification-worker": "NOTIFY_PORT",
+         "payment-worker": "PAYMENT_PORT",
+         "analytics-worker": "ANALYTICS_PORT"}
 WARMUP = 120
+# after the load, how long the workers may take to work off their backlog
+DRAIN = 300
 BUILD = os.path.join(ROOT, "build", "bench")
 HOME = (-23.5505, -46.6333)
 WEEK = [{"day": d, "start": "00:00", "end": "24:00"} for d in range(7)]
@@ -54,11 +59,13 @@ def call(base, method, path, tok, body=None):
         return e.code, e.read()
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """VmRSS of a process in KiB, or one of its parts: RssAnon (its heap
+    and stacks), RssShmem (the shared memory zones it has touched)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -74,17 +81,22 @@ def worker_pids(env):
     return out
 
 
-def processed(port):
-    """Events a worker handled (its feira_worker_events_processed_total)."""
+def worker_metrics(port):
+    """(events handled, events not yet handled) of a worker: the sums of its
+    feira_worker_events_processed_total and feira_worker_consumer_lag."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
                                     timeout=5) as r:
             text = r.read().decode()
     except OSError:
-        return None
-    return int(sum(float(line.rsplit(" ", 1)[1])
-                   for line in text.splitlines()
-                   if line.startswith("feira_worker_events_processed_total")))
+        return None, None
+
+    def total(name):
+        return int(sum(float(line.rsplit(" ", 1)[1])
+                       for line in text.splitlines()
+                       if line.startswith(name + "{")))
+    return (total("feira_worker_events_processed_total"),
+            total("feira_worker_consumer_lag"))
 
 
 def seed(env, base, key):
@@ -195,26 +207,43 @@ def main():
             procs.update(worker_pids(env))
 
         def rss_all():
-            return {name: rss_kib(pid) for name, pid in procs.items()}
+            out = {name: rss_kib(pid) for name, pid in procs.items()}
+            if SOAK:
+                # where the nginx worker's memory is: heap or shared zones
+                out["nginx heap"] = rss_kib(worker, "RssAnon")
+                out["nginx shm"] = rss_kib(worker, "RssShmem")
+            return out
+
+        def backlog():
+            return {name: worker_metrics(env[PORTS[name]])
+                    for name in procs if name in PORTS}
+
+        t0 = time.time()
 
         def sample():
-            t0 = time.time()
             while not stop.wait(10 if SOAK else 5):
-                samples.append((time.time() - t0, rss_all()))
+                samples.append((time.time() - t0, rss_all(), backlog()))
 
         sampler = threading.Thread(target=sample, daemon=True)
         rss_before = rss_all()
-        samples.append((0.0, rss_before))
+        samples.append((0.0, rss_before, backlog()))
         sampler.start()
         r = subprocess.run(["taskset", "-c", "1", load, "-base", base,
                             "-pairs", pairs_file,
                             "-seconds", str(SECONDS)]
                            + (["-pay"] if SOAK else []),
                            check=True, capture_output=True, text=True)
+        result = json.loads(r.stdout)
+        result["load_ended_s"] = time.time() - t0
+        # the workers work off what they have not handled yet
+        end = time.time() + (DRAIN if SOAK else 0)
+        while time.time() < end and any(
+                lag for _, lag in backlog().values()):
+            time.sleep(5)
         stop.set()
         sampler.join()
-        result = json.loads(r.stdout)
-        after = rss_all()
+        samples.append((time.time() - t0, rss_all(), backlog()))
+        after = samples[-1][1]
         result["rss_before_kib"] = rss_before["nginx worker"]
         result["rss_after_kib"] = after["nginx worker"]
         if SOAK:
@@ -222,11 +251,7 @@ def main():
             result["workers_alive"] = {
                 name: os.path.exists(f"/proc/{pid}")
                 for name, pid in procs.items()}
-            result["processed"] = {
-                WORKERS[svc]: processed(env[f"{port}_PORT"])
-                for svc, port in (("notify", "NOTIFY"),
-                                  ("payments", "PAYMENT"),
-                                  ("analytics", "ANALYTICS"))}
+            result["backlog"] = samples[-1][2]
         with open(f"{d}/logs/error.log", errors="replace") as f:
             log = f.read()
         result["alerts"] = sum(log.count(w) for w in
@@ -247,34 +272,43 @@ def main():
 
 def soak_lines(res, samples):
     """The soak's memory: per process, its RSS at the start, after the
-    warm-up and at the end, and every minute in between."""
-    warm = next((k for t, k in samples if t >= WARMUP), samples[-1][1])
-    start, end = samples[0][1], samples[-1][1]
+    warm-up, when the load ended and at the end (the workers' backlog
+    worked off), and every minute in between with each worker's backlog."""
+    loaded = [x for x in samples if x[0] <= res["load_ended_s"]]
+    warm = next((k for t, k, _ in loaded if t >= WARMUP), loaded[-1][1])
+    start, stopped, end = samples[0][1], loaded[-1][1], samples[-1][1]
     lines = [f"Memory: RSS of each process (KiB), sampled every 10 s; the "
              f"warm-up is the first {WARMUP} s (pools, caches and Kafka "
-             "buffers filling).  Flat: no growth after it that goes on.",
+             "buffers filling).  Flat: no growth after it that goes on.  "
+             f"After the load (at {res['load_ended_s']:.0f} s) the workers "
+             f"are given up to {DRAIN} s to work off their backlog (events "
+             "on their topics not yet handled: their "
+             "`feira_worker_consumer_lag`).",
              "",
-             "| process | start | after warm-up | end | growth after "
-             "warm-up | max | events handled |",
-             "|---|---|---|---|---|---|---|"]
+             "| process | start | after warm-up | load ended | end | "
+             "growth warm-up to load end | max | events handled, "
+             "left at the end |",
+             "|---|---|---|---|---|---|---|---|"]
     for name in start:
-        peak = max(k[name] for _, k in samples)
-        growth = (end[name] - warm[name]) / max(warm[name], 1) * 100
-        done = res.get("processed", {}).get(name)
+        peak = max(k[name] for _, k, _ in samples)
+        growth = (stopped[name] - warm[name]) / max(warm[name], 1) * 100
+        done, left = res.get("backlog", {}).get(name, (None, None))
         alive = res.get("workers_alive", {}).get(name, True)
         lines.append(f"| {name}{'' if alive else ' (DIED)'} | "
-                     f"{start[name]} | {warm[name]} | {end[name]} | "
-                     f"{growth:+.1f}% | {peak} | "
-                     f"{'-' if done is None else done} |")
-    lines += ["", "Every minute (KiB):", "",
+                     f"{start[name]} | {warm[name]} | {stopped[name]} | "
+                     f"{end[name]} | {growth:+.1f}% | {peak} | "
+                     f"{'-' if done is None else f'{done}, {left}'} |")
+    lines += ["", "Every minute: RSS in KiB (a worker's backlog in events):",
+              "",
               "| s | " + " | ".join(start) + " |",
               "|---|" + "---|" * len(start)]
     minute = -60
-    for t, k in samples:
-        if t - minute >= 60 or (t, k) == samples[-1]:
+    for t, k, b in samples:
+        if t - minute >= 60 or t == samples[-1][0]:
             minute = t
-            lines.append(f"| {t:.0f} | " +
-                         " | ".join(str(k[n]) for n in start) + " |")
+            lines.append(f"| {t:.0f} | " + " | ".join(
+                str(k[n]) + (f" ({b[n][1]})" if b.get(n, (0, None))[1]
+                             is not None else "") for n in start) + " |")
     return lines
 
 
@@ -336,7 +370,7 @@ def report(res, baseline, samples):
     if SOAK and samples:
         lines += ["", *soak_lines(res, samples)]
     elif samples:
-        series = [(t, k["nginx worker"]) for t, k in samples]
+        series = [(t, k["nginx worker"]) for t, k, _ in samples]
         first, last = series[0][1], series[-1][1]
         lines += ["", "RSS of the nginx worker over the run (KiB): " +
                   ", ".join(f"{t:.0f} s: {k}" for t, k in series[::max(
