@@ -5,8 +5,11 @@ matching, chat and location updates: completed lifecycles per second and
 p50/p99 per endpoint, beside nginx's own `return 200` measured in the same
 run.  The load is bench/mixed (Go) on CPU 1.
 
-`make soak` runs the same for 10 minutes and samples the RSS of nginx and
-of the notification worker: they must stay flat (issue 12)."""
+`make soak` runs the same for 10 minutes with the workers of the bench
+stack consuming its topics (notification worker with Mailpit, payment
+worker with stripe-mock, analytics worker) and every job paid by card
+(bench/mixed -pay), and samples the RSS of the nginx worker and of each
+worker every 10 s: after a warm-up they must stay flat (issue 12)."""
 
 import json
 import os
@@ -30,6 +33,15 @@ from benchlib import (ROOT, access_token, stack, stack_env, wrk,
 PAIRS = int(os.environ.get("BENCH_PAIRS", "500"))
 SECONDS = int(os.environ.get("BENCH_MIXED_SECONDS", "60"))
 SOAK = "--soak" in sys.argv
+# the workers of the soak, as scripts/stack.sh names them and their pid files
+WORKERS = {"notify": "notification-worker", "payments": "payment-worker",
+           "analytics": "analytics-worker"}
+PORTS = {"notification-worker": "NOTIFY_PORT",
+         "payment-worker": "PAYMENT_PORT",
+         "analytics-worker": "ANALYTICS_PORT"}
+WARMUP = 120
+# after the load, how long the workers may take to work off their backlog
+DRAIN = 300
 BUILD = os.path.join(ROOT, "build", "bench")
 HOME = (-23.5505, -46.6333)
 WEEK = [{"day": d, "start": "00:00", "end": "24:00"} for d in range(7)]
@@ -47,15 +59,44 @@ def call(base, method, path, tok, body=None):
         return e.code, e.read()
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """VmRSS of a process in KiB, or one of its parts: RssAnon (its heap
+    and stacks), RssShmem (the shared memory zones it has touched)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def worker_pids(env):
+    """{process name: pid} of the bench stack's workers."""
+    out = {}
+    for name in WORKERS.values():
+        with open(os.path.join(env["STACK_DIR"], name, "worker.pid")) as f:
+            out[name] = int(f.read())
+    return out
+
+
+def worker_metrics(port):
+    """(events handled, events not yet handled) of a worker: the sums of its
+    feira_worker_events_processed_total and feira_worker_consumer_lag."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                    timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return None, None
+
+    def total(name):
+        return int(sum(float(line.rsplit(" ", 1)[1])
+                       for line in text.splitlines()
+                       if line.startswith(name + "{")))
+    return (total("feira_worker_events_processed_total"),
+            total("feira_worker_consumer_lag"))
 
 
 def seed(env, base, key):
@@ -110,11 +151,14 @@ def build_load():
 
 def main():
     env = stack_env()
-    stack("stop", "redis", "mongo", "kafka")
-    for sub in ("redis", "mongo"):
+    services = ["redis", "mongo", "kafka"]
+    if SOAK:
+        services += ["mailpit", "stripe", *WORKERS]
+    stack("stop", *services)
+    for sub in ("redis", "mongo", "kafka", "mailpit", *WORKERS.values()):
         shutil.rmtree(os.path.join(env["STACK_DIR"], sub),
                       ignore_errors=True)
-    stack("start", "redis", "mongo", "kafka")
+    stack("start", *services)
     load = build_load()
 
     d = tempfile.mkdtemp(prefix="feira-bench-mixed-")
@@ -122,6 +166,7 @@ def main():
     base = f"http://127.0.0.1:{port}"
     run_env = dict(os.environ, **env)
     samples = []
+    stop = threading.Event()
     try:
         subprocess.run([os.path.join(ROOT, "scripts", "render-conf.sh"),
                         os.path.join(ROOT, "conf", "nginx.conf"), d,
@@ -157,25 +202,56 @@ def main():
 
         baseline = wrk(f"{base}/r", seconds=10, connections=64)
 
-        stop = threading.Event()
+        procs = {"nginx worker": worker}
+        if SOAK:
+            procs.update(worker_pids(env))
+
+        def rss_all():
+            out = {name: rss_kib(pid) for name, pid in procs.items()}
+            if SOAK:
+                # where the nginx worker's memory is: heap or shared zones
+                out["nginx heap"] = rss_kib(worker, "RssAnon")
+                out["nginx shm"] = rss_kib(worker, "RssShmem")
+            return out
+
+        def backlog():
+            return {name: worker_metrics(env[PORTS[name]])
+                    for name in procs if name in PORTS}
+
+        t0 = time.time()
 
         def sample():
-            t0 = time.time()
             while not stop.wait(10 if SOAK else 5):
-                samples.append((time.time() - t0, rss_kib(worker)))
+                samples.append((time.time() - t0, rss_all(), backlog()))
 
-        sampler = threading.Thread(target=sample)
+        sampler = threading.Thread(target=sample, daemon=True)
+        rss_before = rss_all()
+        samples.append((0.0, rss_before, backlog()))
         sampler.start()
-        rss_before = rss_kib(worker)
         r = subprocess.run(["taskset", "-c", "1", load, "-base", base,
                             "-pairs", pairs_file,
-                            "-seconds", str(SECONDS)],
+                            "-seconds", str(SECONDS)]
+                           + (["-pay"] if SOAK else []),
                            check=True, capture_output=True, text=True)
+        result = json.loads(r.stdout)
+        result["load_ended_s"] = time.time() - t0
+        # the workers work off what they have not handled yet
+        end = time.time() + (DRAIN if SOAK else 0)
+        while time.time() < end and any(
+                lag for _, lag in backlog().values()):
+            time.sleep(5)
         stop.set()
         sampler.join()
-        result = json.loads(r.stdout)
-        result["rss_before_kib"] = rss_before
-        result["rss_after_kib"] = rss_kib(worker)
+        samples.append((time.time() - t0, rss_all(), backlog()))
+        after = samples[-1][1]
+        result["rss_before_kib"] = rss_before["nginx worker"]
+        result["rss_after_kib"] = after["nginx worker"]
+        if SOAK:
+            # every worker lived through the run, and did its part
+            result["workers_alive"] = {
+                name: os.path.exists(f"/proc/{pid}")
+                for name, pid in procs.items()}
+            result["backlog"] = samples[-1][2]
         with open(f"{d}/logs/error.log", errors="replace") as f:
             log = f.read()
         result["alerts"] = sum(log.count(w) for w in
@@ -184,13 +260,56 @@ def main():
         shutil.copy(f"{d}/logs/error.log", os.path.join(BUILD,
                                                         "mixed-error.log"))
     finally:
+        stop.set()
         subprocess.run(["nginx", "-p", d, "-c", f"{d}/nginx.conf", "-s",
                         "quit"], capture_output=True)
         time.sleep(1)
-        stack("stop", "redis", "mongo", "kafka")
+        stack("stop", *services)
         shutil.rmtree(d, ignore_errors=True)
 
     report(result, baseline, samples)
+
+
+def soak_lines(res, samples):
+    """The soak's memory: per process, its RSS at the start, after the
+    warm-up, when the load ended and at the end (the workers' backlog
+    worked off), and every minute in between with each worker's backlog."""
+    loaded = [x for x in samples if x[0] <= res["load_ended_s"]]
+    warm = next((k for t, k, _ in loaded if t >= WARMUP), loaded[-1][1])
+    start, stopped, end = samples[0][1], loaded[-1][1], samples[-1][1]
+    lines = [f"Memory: RSS of each process (KiB), sampled every 10 s; the "
+             f"warm-up is the first {WARMUP} s (pools, caches and Kafka "
+             "buffers filling).  Flat: no growth after it that goes on.  "
+             f"After the load (at {res['load_ended_s']:.0f} s) the workers "
+             f"are given up to {DRAIN} s to work off their backlog (events "
+             "on their topics not yet handled: their "
+             "`feira_worker_consumer_lag`).",
+             "",
+             "| process | start | after warm-up | load ended | end | "
+             "growth warm-up to load end | max | events handled, "
+             "left at the end |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in start:
+        peak = max(k[name] for _, k, _ in samples)
+        growth = (stopped[name] - warm[name]) / max(warm[name], 1) * 100
+        done, left = res.get("backlog", {}).get(name, (None, None))
+        alive = res.get("workers_alive", {}).get(name, True)
+        lines.append(f"| {name}{'' if alive else ' (DIED)'} | "
+                     f"{start[name]} | {warm[name]} | {stopped[name]} | "
+                     f"{end[name]} | {growth:+.1f}% | {peak} | "
+                     f"{'-' if done is None else f'{done}, {left}'} |")
+    lines += ["", "Every minute: RSS in KiB (a worker's backlog in events):",
+              "",
+              "| s | " + " | ".join(start) + " |",
+              "|---|" + "---|" * len(start)]
+    minute = -60
+    for t, k, b in samples:
+        if t - minute >= 60 or t == samples[-1][0]:
+            minute = t
+            lines.append(f"| {t:.0f} | " + " | ".join(
+                str(k[n]) + (f" ({b[n][1]})" if b.get(n, (0, None))[1]
+                             is not None else "") for n in start) + " |")
+    return lines
 
 
 def report(res, baseline, samples):
@@ -205,7 +324,12 @@ def report(res, baseline, samples):
         "the bench stack float.  A lifecycle: the provider's position, "
         "`POST /v1/requests`, its matches, accept, three chat messages and "
         "the history, start, a position on the way (at most one a second: "
-        "the rate limit), complete, and the client reading the result.",
+        "the rate limit), complete, and the client reading the result." +
+        (" Here each job is also paid by card once accepted (`POST "
+         "/v1/requests/{id}/payments`): the payment worker holds the amount "
+         "at stripe-mock and captures it when the job completes; the "
+         "notification worker (e-mail into Mailpit, the in-app inbox) and "
+         "the analytics worker consume the same topics." if SOAK else ""),
         "",
         "| measured | value |",
         "|---|---|",
@@ -243,11 +367,14 @@ def report(res, baseline, samples):
               "that queue (`return 200` is measured before the load).  "
               "A real MongoDB with the indexes the modules create is the "
               "way to a higher rate, and is not measured here."]
-    if samples:
-        first, last = samples[0][1], samples[-1][1]
+    if SOAK and samples:
+        lines += ["", *soak_lines(res, samples)]
+    elif samples:
+        series = [(t, k["nginx worker"]) for t, k, _ in samples]
+        first, last = series[0][1], series[-1][1]
         lines += ["", "RSS of the nginx worker over the run (KiB): " +
-                  ", ".join(f"{t:.0f} s: {k}" for t, k in samples[::max(
-                      1, len(samples) // 12)]) +
+                  ", ".join(f"{t:.0f} s: {k}" for t, k in series[::max(
+                      1, len(series) // 12)]) +
                   f"; growth from the first sample to the last: "
                   f"{(last - first) / max(first, 1) * 100:.1f}%."]
     write_section("soak" if SOAK else "mixed", "\n".join(lines))

@@ -1,12 +1,14 @@
 // The mixed scenario of make bench (issue 12): pairs of a client and a
 // provider run whole request lifecycles against one nginx for a fixed
 // time: the provider reports its position, the client asks for a job,
-// the provider accepts it, they chat, the provider starts, moves and
+// the provider accepts it (with -pay, the client pays it by card: the
+// payment worker holds the amount at Stripe, and captures it once the
+// job is completed), they chat, the provider starts, moves and
 // completes it, the client reads the result.  Prints one JSON object:
 // lifecycles completed, and per endpoint the count, errors and latency
 // percentiles.  Standard library only.
 //
-//	mixed -base http://127.0.0.1:8080 -pairs pairs.json -seconds 60
+//	mixed -base http://127.0.0.1:8080 -pairs pairs.json -seconds 60 [-pay]
 package main
 
 import (
@@ -66,12 +68,19 @@ type sim struct {
 	client *http.Client
 	rec    *recorder
 	stop   time.Time
+	pay    bool
 }
 
 // call sends one request and records it under name; want is the
 // expected status.
 func (s *sim) call(name, method, path, token string, body any,
 	want int) (map[string]any, bool) {
+	return s.callWith(name, method, path, token, nil, body, want)
+}
+
+// callWith is call with headers of its own.
+func (s *sim) callWith(name, method, path, token string,
+	hdr map[string]string, body any, want int) (map[string]any, bool) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -84,6 +93,9 @@ func (s *sim) call(name, method, path, token string, body any,
 	req.Header.Set("Authorization", "Bearer "+token)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	t0 := time.Now()
 	resp, err := s.client.Do(req)
@@ -142,6 +154,16 @@ func (s *sim) lifecycle(p pair, n int) bool {
 				r+"/accept", p.Provider, nil, 200)
 			return ok
 		},
+		func() bool {
+			if !s.pay {
+				return true
+			}
+			_, ok := s.callWith("POST /v1/requests/{id}/payments", "POST",
+				r+"/payments", p.Client,
+				map[string]string{"Idempotency-Key": "pay-" + id},
+				map[string]string{"method": "stripe"}, 202)
+			return ok
+		},
 		func() bool { return s.chat(p, r, n) },
 		func() bool {
 			_, ok := s.call("POST /v1/requests/{id}/start", "POST",
@@ -196,6 +218,7 @@ func main() {
 	base := flag.String("base", "http://127.0.0.1:8080", "nginx")
 	file := flag.String("pairs", "pairs.json", "clients and providers")
 	seconds := flag.Int("seconds", 60, "how long")
+	pay := flag.Bool("pay", false, "pay each job by card once accepted")
 	flag.Parse()
 
 	var pairs []pair
@@ -211,7 +234,8 @@ func main() {
 		MaxIdleConns: len(pairs) * 2, IdleConnTimeout: time.Minute}
 	s := &sim{base: *base, rec: &recorder{stats: map[string]*stat{}},
 		client: &http.Client{Transport: tr, Timeout: 120 * time.Second},
-		stop:   time.Now().Add(time.Duration(*seconds) * time.Second)}
+		stop:   time.Now().Add(time.Duration(*seconds) * time.Second),
+		pay:    *pay}
 
 	var done, failed int64
 	var wg sync.WaitGroup

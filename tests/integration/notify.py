@@ -16,6 +16,7 @@ from bson import ObjectId
 from confluent_kafka import Consumer, KafkaError, Producer
 import pymongo
 
+import memcheck
 from feira import ROOT, free_port, stack_env, wait_for
 
 BIN = os.path.join(ROOT, "build", "bin")
@@ -23,8 +24,6 @@ BIN = os.path.join(ROOT, "build", "bin")
 WORKER = os.path.join(os.environ.get("FEIRA_WORKERS_DIR")
                       or os.path.join(ROOT, "build", "workers"),
                       "notification-worker")
-# what runs under a wrapper (valgrind) is always the plain build
-PLAIN_WORKER = os.path.join(ROOT, "build", "workers", "notification-worker")
 
 
 def offset():
@@ -127,22 +126,27 @@ class Mailpit:
 
 
 class Worker:
-    """The real notification worker binary, on its own topics and group."""
+    """The real notification worker binary, on its own topics and group;
+    a subclass names another worker of workers/ (binary, name).  wrapper:
+    a command the worker runs under (memcheck.wrapper())."""
+
+    binary = WORKER
+    name = "notification-worker"
 
     def __init__(self, env, wrapper=()):
         self.env = env
         self.wrapper = list(wrapper)
         self.port = int(env["FEIRA_WORKER_LISTEN"].rsplit(":", 1)[1])
         self.logfile = tempfile.NamedTemporaryFile(
-            prefix="feira-notification-worker-", suffix=".log", delete=False)
+            prefix=f"feira-{self.name}-", suffix=".log", delete=False)
         self.proc = None
 
     def start(self):
-        binary = PLAIN_WORKER if self.wrapper else WORKER
+        binary = memcheck.plain(self.binary) if self.wrapper else self.binary
         self.proc = subprocess.Popen(self.wrapper + [binary], env=self.env,
                                      stdout=self.logfile, stderr=self.logfile)
         wait_for(self.healthy, timeout=120 if self.wrapper else 30,
-                 what="worker /healthz")
+                 what=f"{self.name} /healthz")
         return self
 
     def healthy(self):
@@ -183,7 +187,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError("worker did not stop on SIGTERM:\n"
+            raise AssertionError(f"{self.name} did not stop on SIGTERM:\n"
                                  + self.log()[-3000:])
 
     def check_log(self):

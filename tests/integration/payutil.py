@@ -10,9 +10,6 @@ import json
 import os
 import re
 import secrets
-import signal
-import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -24,6 +21,7 @@ from bson import ObjectId
 
 import requestutil
 from feira import ROOT, stack_env, wait_for
+from notify import Worker
 
 WORKER = os.path.join(os.environ.get("FEIRA_WORKERS_DIR")
                       or os.path.join(ROOT, "build", "workers"),
@@ -326,57 +324,8 @@ class PayPalReceiver(_Server):
             return [r for r in self.requests if re.fullmatch(path_re, r[0])]
 
 
-class PaymentWorker:
+class PaymentWorker(Worker):
     """The real payment worker binary."""
 
-    def __init__(self, env):
-        self.env = env
-        self.port = int(env["FEIRA_WORKER_LISTEN"].rsplit(":", 1)[1])
-        self.logfile = tempfile.NamedTemporaryFile(
-            prefix="feira-payment-worker-", suffix=".log", delete=False)
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([WORKER], env=self.env,
-                                     stdout=self.logfile, stderr=self.logfile)
-        wait_for(self.healthy, timeout=30, what="payment worker /healthz")
-        return self
-
-    def healthy(self):
-        assert self.proc.poll() is None, "worker exited:\n" + self.log()
-        try:
-            with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                return json.loads(r.read())["status"] == "ok"
-        except OSError:
-            return False
-
-    def metrics(self):
-        with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
-            return r.read().decode()
-
-    def log(self):
-        with open(self.logfile.name, errors="replace") as f:
-            return f.read()
-
-    def check_log(self):
-        text = self.log()
-        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:",
-                    "offset was not in flight"):
-            assert bad not in text, f"{bad} in the worker log:\n{text[-3000:]}"
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def terminate(self, timeout=40):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("payment worker did not stop on SIGTERM")
+    binary = WORKER
+    name = "payment-worker"

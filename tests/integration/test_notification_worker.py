@@ -16,6 +16,7 @@ import zoneinfo
 import pytest
 from bson import ObjectId
 
+import memcheck
 from feira import ROOT, free_port, wait_for
 from notify import Mailpit, Stack, Worker, accepted, event
 from prometheus_server import Prometheus
@@ -630,11 +631,7 @@ def test_the_worker_runs_clean_under_valgrind(stack, mailpit, fcm, sms,
     """memcheck over a short scenario: e-mail, push and inbox for a few
     events, then SIGTERM; no invalid access, no definite leak."""
     report = tmp_path / "memcheck.log"
-    w = worker_factory(mailpit, wrapper=[
-        "valgrind", "--tool=memcheck", "--error-exitcode=99",
-        "--leak-check=full", "--errors-for-leak-kinds=definite",
-        "--show-leak-kinds=definite", "--track-fds=no",
-        f"--log-file={report}"])
+    w = worker_factory(mailpit, wrapper=memcheck.wrapper(report))
     users = [stack.user(f"Val{i}", devices=1) for i in range(3)]
     provider = stack.user("ValP", role="provider")
     for u in users:
@@ -645,7 +642,4 @@ def test_the_worker_runs_clean_under_valgrind(stack, mailpit, fcm, sms,
              timeout=120, what="the e-mails, under valgrind")
     wait_for(lambda: len(fcm.requests) >= 3, timeout=60,
              what="the pushes, under valgrind")
-    code = w.terminate(timeout=120)
-    text = report.read_text()
-    assert code == 0, text[-4000:]
-    assert "ERROR SUMMARY: 0 errors" in text, text[-4000:]
+    memcheck.check(report, w.terminate(timeout=120))

@@ -11,6 +11,7 @@ import uuid
 import pytest
 from bson import ObjectId
 
+import memcheck
 from feira import free_port, service, wait_for
 from notify import Stack, event
 from payutil import (PaymentWorker, PayPalReceiver, StripeProxy,
@@ -500,6 +501,57 @@ def test_paypal_token_refreshed_when_expired(api, stack, paypal, worker,
     finally:
         paypal.expires_in = 3600
         w.terminate()
+        worker.start()
+
+
+def test_the_worker_runs_clean_under_valgrind(api, stack, stripe, paypal,
+                                              worker, worker_env, tmp_path):
+    """memcheck over a short scenario, in the group's place: a Stripe hold
+    captured when the request completes, confirmed by its webhook and
+    refunded; a PayPal order approved and captured; then SIGTERM.  No
+    invalid access, no definite leak."""
+    worker.terminate()
+    report = tmp_path / "memcheck.log"
+    w = PaymentWorker(worker_env, wrapper=memcheck.wrapper(report))
+    try:
+        w.start()
+        p = parties(api, stack)
+        pid = pay(api, p).json()["id"]
+        wait_status(api, pid, p["ctok"], "requires_action", timeout=90)
+        start(api, {"token": p["ptok"]}, p["rid"])
+        complete(api, {"token": p["ptok"]}, p["rid"])
+        wait_for(lambda: stripe.keys(pid) == [f"{pid}:create",
+                                              f"{pid}:capture"],
+                 timeout=90, what="the capture, under valgrind")
+        pi = stack.db.payments.find_one(
+            {"_id": ObjectId(pid)})["stripe_payment_intent"]
+        assert webhook(api, stripe_event("payment_intent.succeeded", pid,
+                                         pi)).status == 200
+        wait_status(api, pid, p["ctok"], "succeeded", timeout=90)
+        from authutil import login_admin
+        admin = login_admin(api)["access_token"]
+        assert api.post(f"/v1/payments/{pid}/refund", token=admin,
+                        headers={"Idempotency-Key": f"refund-{pid}"}
+                        ).status == 202
+        wait_status(api, pid, p["ctok"], "refunded", timeout=90)
+
+        q = parties(api, stack)
+        qid = pay(api, q, method="paypal").json()["id"]
+        wait_status(api, qid, q["ctok"], "requires_action", timeout=90)
+        order = stack.db.payments.find_one(
+            {"_id": ObjectId(qid)})["paypal_order_id"]
+        ev = {"id": f"WH-{secrets.token_hex(6)}", "event_type":
+              "CHECKOUT.ORDER.APPROVED", "resource_type": "checkout-order",
+              "resource": {"id": order, "status": "APPROVED",
+                           "purchase_units": [{"reference_id": q["rid"],
+                                               "custom_id": qid}]}}
+        assert paypal_hook(api, paypal, ev).status == 200
+        wait_status(api, qid, q["ctok"], "succeeded", timeout=90)
+        memcheck.check(report, w.terminate(timeout=120))
+        w.check_log()
+    finally:
+        if w.proc is not None and w.proc.poll() is None:
+            w.kill()
         worker.start()
 
 
