@@ -157,8 +157,10 @@ class Worker:
             return False
 
     def metrics(self):
+        # under valgrind the worker's threads take turns: slower answers
         with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+                f"http://127.0.0.1:{self.port}/metrics",
+                timeout=60 if self.wrapper else 5) as r:
             return r.read().decode()
 
     def metric(self, name, **labels):
