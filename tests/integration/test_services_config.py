@@ -2,7 +2,6 @@
 message."""
 
 import re
-import subprocess
 
 import pytest
 
@@ -17,7 +16,7 @@ def nginx_t(edit):
         conf = edit(conf)
         with open(n.conf, "w") as f:
             f.write(conf)
-        return subprocess.run(n.cmd("-t"), capture_output=True, text=True)
+        return n.test_config()
     finally:
         n.cleanup()
 
