@@ -552,8 +552,9 @@ def test_the_worker_runs_clean_under_valgrind(scenario, tmp_path):
         w.start()
         wait_for(lambda: w.processed() >= len(events), timeout=120,
                  what=f"{len(events)} events processed, under valgrind")
+        # its retries back off first, at valgrind's pace
         wait_for(lambda: w.total("feira_worker_events_dead_lettered_total")
-                 >= 1, timeout=60, what="the bad event dead-lettered")
+                 >= 1, timeout=180, what="the bad event dead-lettered")
         assert s.stack.db.analytics_facts.count_documents(
             {"day": {"$in": [str(d1)]}}) > 0
         memcheck.check(report, w.terminate(timeout=120))

@@ -201,9 +201,10 @@ def test_counters_survive_a_reload_and_slots_follow_the_workers(
 
     m = scrape(n)
     assert requests_of(m, "ok", "2xx") == 7
-    # the old worker gave its slot back
+    # the old worker gave its slot back (once it has exited: it flushes
+    # its Kafka producer and finishes its thread pool jobs first)
     wait_for(lambda: {int(dict(k)["pid"]) for k in scrape(n).find(
-        "feira_kafka_queue_messages")} == {new},
+        "feira_kafka_queue_messages")} == {new}, timeout=60,
         what="only the new worker's slot in use")
 
 
