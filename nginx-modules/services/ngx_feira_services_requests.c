@@ -22,7 +22,6 @@ static void ngx_feira_svc_request_show(ngx_http_request_t *r,
 static ngx_int_t ngx_feira_svc_request_access(ngx_http_request_t *r,
     ngx_feira_svc_job_t *job);
 static void ngx_feira_svc_request_cached(void *data);
-static void ngx_feira_svc_transition_cached(void *data);
 static void ngx_feira_svc_matches_loaded(ngx_http_request_t *r,
     ngx_feira_svc_job_t *job);
 static void ngx_feira_svc_matches_ranked(ngx_http_request_t *r, void *data,
@@ -367,6 +366,8 @@ ngx_feira_svc_request_created(ngx_http_request_t *r, void *data)
 }
 
 
+/* the change is in the cache: its events, then the answer */
+
 static void
 ngx_feira_svc_request_cached(void *data)
 {
@@ -409,27 +410,10 @@ ngx_feira_svc_transition_done(ngx_http_request_t *r, void *data)
         ngx_feira_svc_count_offers(NGX_FEIRA_SVC_ACCEPTED, provider, 1);
     }
 
-    ngx_feira_svc_cache_put(job, ngx_feira_svc_transition_cached, r);
+    ngx_feira_svc_cache_put(job, ngx_feira_svc_request_cached, r);
 }
 
 
-static void
-ngx_feira_svc_transition_cached(void *data)
-{
-    ngx_http_request_t  *r = data;
-
-    ngx_connection_t     *c;
-    ngx_feira_svc_job_t  *job;
-
-    c = r->connection;
-    job = ngx_http_get_module_ctx(r, ngx_http_feira_services_module);
-
-    if (ngx_feira_svc_publish(job, ngx_feira_svc_published, r) != NGX_OK) {
-        ngx_http_finalize_request(r, ngx_feira_svc_reply(r, job));
-    }
-
-    ngx_http_run_posted_requests(c);
-}
 
 
 /*
